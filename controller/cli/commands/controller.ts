@@ -1,0 +1,130 @@
+/** `convoy controller start|pubkey`. */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { parseDuration } from '../../../shared/duration';
+import { ConvoyError } from '../../../shared/errors';
+import { createLogger, isLogLevel } from '../../../shared/logger';
+import type { WireControllerInfo } from '../../../proto/wire';
+import { Controller, type ControllerOptions } from '../../controller';
+import { DEFAULT_GATEWAY_OPTIONS } from '../../gateway/gateway';
+import { readSigningKey, signingKeyPath } from '../../signing-key';
+import { withClient, withConnectionOptions, type CommonFlags } from '../common';
+import { printJson, reportFailure } from '../output';
+
+interface StartFlags {
+  stateDir?: string;
+  listen: string;
+  operatorListen?: string;
+  heartbeatInterval: string;
+  heartbeatTimeout?: string;
+  logLevel: string;
+}
+
+export function registerController(program: Command): void {
+  const controller = program.command('controller').description('run the controller and inspect its identity');
+
+  controller
+    .command('start')
+    .description('run the controller in the foreground (SQLite store and keys in --state-dir)')
+    .option('--state-dir <dir>', 'where the store, keys and operator socket live [env CONVOY_STATE_DIR]')
+    .option('--listen <addr>', 'agent service address, host:port or unix:/path', '127.0.0.1:4860')
+    .option(
+      '--operator-listen <addr>',
+      'also serve the operator API on TCP (bearer token in <state-dir>/operator.token)',
+    )
+    .option('--heartbeat-interval <duration>', 'how often agents heartbeat', '10s')
+    .option('--heartbeat-timeout <duration>', 'silence after which a host is offline (default 3 intervals)')
+    .option('--log-level <level>', 'debug, info, warn or error', 'info')
+    .action(async (flags: StartFlags) => {
+      try {
+        await startController(compileStartOptions(flags), flags.logLevel);
+      } catch (err) {
+        reportFailure(err, false);
+      }
+    });
+
+  withConnectionOptions(controller.command('pubkey'))
+    .description("print the controller's public key, which agents pin at enrollment")
+    .action((flags: CommonFlags) => printPubkey(flags));
+}
+
+function compileStartOptions(flags: StartFlags): ControllerOptions {
+  const stateDir = flags.stateDir ?? process.env['CONVOY_STATE_DIR'];
+  if (stateDir === undefined || stateDir === '')
+    throw new ConvoyError('INVALID_ARGUMENT', '--state-dir is required');
+  const interval = parseDuration(flags.heartbeatInterval);
+  if (interval === null)
+    throw new ConvoyError(
+      'INVALID_ARGUMENT',
+      `--heartbeat-interval ${JSON.stringify(flags.heartbeatInterval)}: not a duration`,
+    );
+  const timeout = flags.heartbeatTimeout === undefined ? interval * 3 : parseDuration(flags.heartbeatTimeout);
+  if (timeout === null || timeout <= interval) {
+    throw new ConvoyError(
+      'INVALID_ARGUMENT',
+      '--heartbeat-timeout must be a duration longer than --heartbeat-interval',
+    );
+  }
+  if (!isLogLevel(flags.logLevel))
+    throw new ConvoyError(
+      'INVALID_ARGUMENT',
+      `--log-level ${JSON.stringify(flags.logLevel)}: use debug, info, warn or error`,
+    );
+  return {
+    stateDir: path.resolve(stateDir),
+    listen: flags.listen,
+    operatorListen: flags.operatorListen,
+    gateway: { ...DEFAULT_GATEWAY_OPTIONS, heartbeatIntervalMs: interval, heartbeatTimeoutMs: timeout },
+    enrollPerMinute: 600,
+    lastSeenFlushMs: 15_000,
+    keepaliveMs: 30_000,
+  };
+}
+
+async function startController(options: ControllerOptions, level: string): Promise<void> {
+  const log = createLogger(
+    { sink: (line) => process.stderr.write(line), level: isLogLevel(level) ? level : 'info' },
+    { component: 'controller' },
+  );
+  const controller = await Controller.start(options, log);
+  process.stdout.write(
+    `controller listening for agents on ${controller.agentAddress}; key ${controller.key.publicText}\n`,
+  );
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping', { signal });
+    controller.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error('stop failed', { err });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/** Reads the key file when the state directory is at hand, else asks the running controller. */
+async function printPubkey(flags: CommonFlags): Promise<void> {
+  const stateDir =
+    flags.stateDir ?? (flags.controller === undefined ? process.env['CONVOY_STATE_DIR'] : undefined);
+  if (stateDir !== undefined && existsSync(signingKeyPath(stateDir))) {
+    try {
+      const key = await readSigningKey(stateDir);
+      if (flags.json === true) printJson({ publicKey: key.publicText, keyId: key.keyId });
+      else process.stdout.write(key.publicText + '\n');
+    } catch (err) {
+      reportFailure(err, flags.json === true);
+    }
+    return;
+  }
+  await withClient(flags, async (client) => {
+    const info = await client.call<WireControllerInfo>('GetControllerInfo', {});
+    if (flags.json === true) printJson(info);
+    else process.stdout.write(info.publicKey + '\n');
+  });
+}

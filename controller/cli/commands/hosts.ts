@@ -1,0 +1,79 @@
+/** `convoy hosts list|show|approve|revoke`. */
+import type { Command } from 'commander';
+import { parseLabels } from '../../../shared/labels';
+import type { WireHostView } from '../../../proto/wire';
+import { withClient, withConnectionOptions, type CommonFlags } from '../common';
+import { ago, printJson, printTable } from '../output';
+import { labelsText, statusJson } from './status';
+
+export function registerHosts(program: Command): void {
+  const hosts = program.command('hosts').description('list, inspect, approve and revoke hosts');
+
+  withConnectionOptions(hosts.command('list'))
+    .description('every enrolled host, any state')
+    .option('--select <labels>', 'only hosts with these labels, k=v,...')
+    .action((flags: CommonFlags & { select?: string }) =>
+      withClient(flags, async (client) => {
+        const res = await client.call<{ hosts: WireHostView[] }>('ListHosts', {
+          selector: parseLabels(flags.select ?? ''),
+        });
+        if (flags.json === true) return printJson({ hosts: res.hosts.map(statusJson) });
+        printTable(
+          ['HOST', 'HOSTNAME', 'STATE', 'ONLINE', 'LAST SEEN', 'LABELS'],
+          res.hosts.map((h) => [
+            h.id,
+            h.hostname,
+            h.state,
+            h.online ? 'online' : 'offline',
+            ago(h.lastSeenMs),
+            labelsText(h),
+          ]),
+        );
+      }),
+    );
+
+  withConnectionOptions(hosts.command('show').argument('<id>', 'host id'))
+    .description('one host with its facts')
+    .action((id: string, flags: CommonFlags) =>
+      withClient(flags, async (client) => {
+        const h = await client.call<WireHostView>('GetHost', { id });
+        if (flags.json === true) return printJson(statusJson(h));
+        const rows: [string, string][] = [
+          ['id', h.id],
+          ['hostname', h.hostname],
+          ['state', h.state],
+          ['online', String(h.online)],
+          [
+            'last seen',
+            h.lastSeenMs > 0 ? `${new Date(h.lastSeenMs).toISOString()} (${ago(h.lastSeenMs)})` : 'never',
+          ],
+          ['agent version', h.agentVersion],
+          ['os', `${h.osPrettyName} (${h.osPlatform} ${h.osRelease} ${h.arch})`],
+          ['labels', labelsText(h)],
+          ['enrolled', new Date(h.enrolledAtMs).toISOString()],
+          ['key id', h.keyId],
+          ['last seq', String(h.lastSeq)],
+        ];
+        printTable(['FIELD', 'VALUE'], rows);
+      }),
+    );
+
+  for (const [verb, method, past] of [
+    ['approve', 'ApproveHost', 'approved'],
+    ['revoke', 'RevokeHost', 'revoked'],
+  ] as const) {
+    withConnectionOptions(hosts.command(verb).argument('<id>', 'host id'))
+      .description(
+        verb === 'approve'
+          ? 'let a pending host connect and receive commands'
+          : "refuse a host's key from now on",
+      )
+      .action((id: string, flags: CommonFlags) =>
+        withClient(flags, async (client) => {
+          const h = await client.call<WireHostView>(method, { id });
+          if (flags.json === true) return printJson(statusJson(h));
+          process.stdout.write(`${past} ${h.id} (${h.hostname}); state ${h.state}\n`);
+        }),
+      );
+  }
+}

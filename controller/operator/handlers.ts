@@ -1,0 +1,158 @@
+/**
+ * The OperatorService: what the `convoy` CLI calls. Wire messages are translated here and only
+ * here; the work itself lives in the store, enrollment and gateway modules.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { ConvoyError } from '../../shared/errors';
+import { labelProblem, matchesSelector, type Labels } from '../../shared/labels';
+import type { Logger } from '../../shared/logger';
+import { CONVOY_VERSION } from '../../shared/version';
+import type {
+  WireControllerInfo,
+  WireCreatedToken,
+  WireCreateTokenRequest,
+  WireHostView,
+  WirePingRequest,
+  WirePingResult,
+} from '../../proto/wire';
+import { createEnrollmentToken } from '../enrollment';
+import type { AgentGateway, DispatchResult } from '../gateway/gateway';
+import { toServiceError, unary } from '../grpc-errors';
+import type { ControllerKey } from '../signing-key';
+import type { HostRecord, Store } from '../store/store';
+
+export interface OperatorDeps {
+  readonly store: Store;
+  readonly gateway: AgentGateway;
+  readonly key: ControllerKey;
+  readonly agentListen: string;
+  readonly log: Logger;
+  readonly now: () => number;
+}
+
+const DEFAULT_PING_TIMEOUT_MS = 5000;
+const MAX_PING_TIMEOUT_MS = 120_000;
+
+export function operatorHandlers(deps: OperatorDeps): grpc.UntypedServiceImplementation {
+  const { store, gateway, log } = deps;
+  const view = (h: HostRecord): WireHostView => hostView(h, gateway);
+  const selected = async (selector: Record<string, string>): Promise<HostRecord[]> => {
+    const wanted = checkedSelector(selector);
+    return (await store.listHosts()).filter((h) => matchesSelector(h.labels, wanted));
+  };
+  const mustHost = async (id: string): Promise<HostRecord> => {
+    const host = await store.getHost(id);
+    if (host === undefined)
+      throw new ConvoyError('HOST_UNKNOWN', `no host with id ${JSON.stringify(id)}`, { hostId: id });
+    return host;
+  };
+
+  return {
+    GetControllerInfo: unary(log, async (): Promise<WireControllerInfo> => ({
+      publicKey: deps.key.publicText,
+      keyId: deps.key.keyId,
+      version: CONVOY_VERSION,
+      agentListen: deps.agentListen,
+    })),
+    GetStatus: unary(log, async (req: { selector: Record<string, string> }) => ({
+      hosts: (await selected(req.selector)).filter((h) => h.state !== 'revoked').map(view),
+      generatedAtMs: deps.now(),
+    })),
+    ListHosts: unary(log, async (req: { selector: Record<string, string> }) => ({
+      hosts: (await selected(req.selector)).map(view),
+    })),
+    GetHost: unary(log, async (req: { id: string }) => view(await mustHost(req.id))),
+    ApproveHost: unary(log, async (req: { id: string }) => {
+      await mustHost(req.id);
+      return view(await store.setHostState(req.id, 'active', 'operator', deps.now()));
+    }),
+    RevokeHost: unary(log, async (req: { id: string }) => {
+      await mustHost(req.id);
+      const host = await store.setHostState(req.id, 'revoked', 'operator', deps.now());
+      gateway.disconnect(req.id, 'revoked by operator');
+      return view(host);
+    }),
+    CreateToken: unary(log, async (req: WireCreateTokenRequest): Promise<WireCreatedToken> => {
+      const issued = await createEnrollmentToken(
+        store,
+        {
+          ttlMs: req.ttlMs,
+          uses: req.uses === 0 ? 1 : req.uses,
+          labels: checkedLabels(req.labels),
+          requireApproval: req.requireApproval,
+        },
+        deps.now(),
+      );
+      log.info('enrollment token created', { tokenId: issued.tokenId, uses: issued.uses });
+      return issued;
+    }),
+    Ping: (call: grpc.ServerWritableStream<WirePingRequest, WirePingResult>) => {
+      ping(deps, call, selected).catch((err: unknown) => call.emit('error', toServiceError(err, log)));
+    },
+  };
+}
+
+async function ping(
+  deps: OperatorDeps,
+  call: grpc.ServerWritableStream<WirePingRequest, WirePingResult>,
+  selected: (selector: Record<string, string>) => Promise<HostRecord[]>,
+): Promise<void> {
+  const timeoutMs = call.request.timeoutMs === 0 ? DEFAULT_PING_TIMEOUT_MS : call.request.timeoutMs;
+  if (timeoutMs > MAX_PING_TIMEOUT_MS) {
+    throw new ConvoyError('INVALID_ARGUMENT', `timeout must be at most ${MAX_PING_TIMEOUT_MS} ms`, {
+      field: 'timeout',
+    });
+  }
+  const hosts = (await selected(call.request.selector)).filter((h) => h.state !== 'revoked');
+  await deps.gateway.dispatch(hosts, 'ping', {}, timeoutMs, (r) => call.write(pingResult(r)));
+  call.end();
+}
+
+function pingResult(r: DispatchResult): WirePingResult {
+  const o = r.outcome;
+  return {
+    hostId: r.host.id,
+    hostname: r.host.hostname,
+    outcome: o.outcome,
+    rttMs: o.outcome === 'ok' || o.outcome === 'refused' ? o.rttMs : 0,
+    seq: r.seq,
+    errorCode: o.outcome === 'ok' ? '' : o.code,
+    message: o.outcome === 'ok' ? '' : o.message,
+  };
+}
+
+export function hostView(h: HostRecord, gateway: AgentGateway): WireHostView {
+  return {
+    id: h.id,
+    hostname: h.hostname,
+    state: h.state,
+    online: gateway.isOnline(h.id),
+    lastSeenMs: Math.max(h.lastSeenMs, gateway.lastSeen(h.id) ?? 0),
+    agentVersion: h.agentVersion,
+    labels: { ...h.labels },
+    enrolledAtMs: h.enrolledAtMs,
+    osPlatform: h.facts.osPlatform,
+    osRelease: h.facts.osRelease,
+    arch: h.facts.arch,
+    osPrettyName: h.facts.osPrettyName,
+    lastSeq: h.lastSeq,
+    keyId: h.keyId,
+  };
+}
+
+function checkedLabels(labels: Record<string, string>): Labels {
+  const out = Object.create(null) as Record<string, string>;
+  for (const [k, v] of Object.entries(labels)) {
+    const problem = labelProblem(k, v);
+    if (problem !== null)
+      throw new ConvoyError('INVALID_ARGUMENT', `label ${JSON.stringify(k)}: ${problem}`, {
+        field: 'labels',
+      });
+    out[k] = v;
+  }
+  return out;
+}
+
+function checkedSelector(selector: Record<string, string>): Labels {
+  return checkedLabels(selector);
+}

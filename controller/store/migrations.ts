@@ -1,0 +1,80 @@
+/**
+ * Versioned schema migrations. `PRAGMA user_version` holds the number of migrations applied;
+ * each runs with the version bump inside one BEGIN IMMEDIATE, so a crash leaves the store
+ * either before or after a migration, never half-way. Append only: never edit a shipped entry.
+ */
+import { ConvoyError } from '../../shared/errors';
+import type { Sqlite } from './sqlite';
+
+export const MIGRATIONS: readonly string[] = [
+  // 1: hosts, enrollment tokens, commands (write-ahead intent) and the audit chain.
+  `
+  CREATE TABLE hosts (
+    id             TEXT PRIMARY KEY,
+    hostname       TEXT NOT NULL,
+    public_key     BLOB NOT NULL,
+    key_id         TEXT NOT NULL UNIQUE,
+    state          TEXT NOT NULL CHECK (state IN ('pending', 'active', 'revoked')),
+    labels_json    TEXT NOT NULL DEFAULT '{}',
+    facts_json     TEXT NOT NULL DEFAULT '{}',
+    agent_version  TEXT NOT NULL DEFAULT '',
+    enrolled_at    INTEGER NOT NULL,
+    last_seen_at   INTEGER NOT NULL DEFAULT 0,
+    last_seq       INTEGER NOT NULL DEFAULT 0,
+    token_id       TEXT
+  );
+  CREATE TABLE tokens (
+    id                TEXT PRIMARY KEY,
+    secret_sha256     BLOB NOT NULL,
+    created_at        INTEGER NOT NULL,
+    expires_at        INTEGER NOT NULL,
+    uses_total        INTEGER NOT NULL CHECK (uses_total > 0),
+    uses_left         INTEGER NOT NULL CHECK (uses_left >= 0),
+    labels_json       TEXT NOT NULL DEFAULT '{}',
+    require_approval  INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE TABLE commands (
+    host_id      TEXT NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+    seq          INTEGER NOT NULL,
+    type         TEXT NOT NULL,
+    payload      BLOB NOT NULL,
+    created_at   INTEGER NOT NULL,
+    outcome      TEXT,
+    result_json  TEXT,
+    finished_at  INTEGER,
+    PRIMARY KEY (host_id, seq)
+  );
+  CREATE TABLE events (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    at         INTEGER NOT NULL,
+    actor      TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    host_id    TEXT,
+    data_json  TEXT NOT NULL DEFAULT '{}',
+    prev_hash  TEXT NOT NULL,
+    hash       TEXT NOT NULL
+  );
+  `,
+];
+
+/** Applies pending migrations; refuses a store written by a newer Convoy. */
+export async function migrate(db: Sqlite): Promise<number> {
+  const row = await db.get<{ user_version: number }>('PRAGMA user_version');
+  const current = row?.user_version ?? 0;
+  if (current > MIGRATIONS.length) {
+    throw new ConvoyError(
+      'STORE_TOO_NEW',
+      `${db.path}: schema version ${current} is newer than this build knows (${MIGRATIONS.length})`,
+    );
+  }
+  for (let version = current; version < MIGRATIONS.length; version++) {
+    const sql = MIGRATIONS[version] ?? '';
+    await db.write(async () => {
+      // exec runs the multi-statement script inside the open transaction.
+      await db.exec(sql);
+      // user_version takes no bound parameter; the value is our own integer.
+      await db.exec(`PRAGMA user_version = ${version + 1}`);
+    });
+  }
+  return MIGRATIONS.length;
+}
