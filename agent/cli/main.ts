@@ -1,0 +1,121 @@
+/** The `convoy-agent` daemon CLI: `enroll` once, then `run`. */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { ConvoyError } from '../../shared/errors';
+import { createLogger } from '../../shared/logger';
+import { CONVOY_VERSION } from '../../shared/version';
+import { Agent } from '../agent';
+import { CONFIG_FILE, loadAgentConfig } from '../config';
+import { enrollAgent } from '../enroll';
+import { readAgentKey } from '../identity';
+
+interface EnrollFlags {
+  controller: string;
+  token?: string;
+  tokenFile?: string;
+  controllerKey: string;
+  stateDir: string;
+  hostname?: string;
+  json?: boolean;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('convoy-agent')
+    .description('The Convoy agent: one per host; runs what the controller signs.')
+    .version(CONVOY_VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  program
+    .command('enroll')
+    .description("enroll this host: pin the controller's key, create the agent key, write agent.yaml")
+    .requiredOption('--controller <addr>', "controller's agent address, host:port or unix:/path")
+    .option(
+      '--token <token>',
+      'one-time enrollment token (prefer --token-file or CONVOY_ENROLL_TOKEN: argv is visible in ps)',
+    )
+    .option('--token-file <file>', 'read the enrollment token from a file')
+    .requiredOption('--controller-key <key>', 'the controller public key to pin (convoy controller pubkey)')
+    .requiredOption('--state-dir <dir>', 'where the agent keeps its key, config and journal')
+    .option('--hostname <name>', 'host name to report instead of the system one')
+    .option('--json', 'print the result as JSON')
+    .action(async (flags: EnrollFlags) => {
+      try {
+        const token =
+          flags.token ??
+          (flags.tokenFile ? readFileSync(flags.tokenFile, 'utf8') : process.env['CONVOY_ENROLL_TOKEN']) ??
+          '';
+        const res = await enrollAgent({ ...flags, token });
+        if (flags.json === true) process.stdout.write(JSON.stringify(res) + '\n');
+        else process.stdout.write(`enrolled as ${res.hostId} (${res.status}); config ${res.configFile}\n`);
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  program
+    .command('run')
+    .description('connect to the controller and serve its signed commands until stopped')
+    .option('--state-dir <dir>', `directory holding ${CONFIG_FILE}`)
+    .option('--config <file>', 'the agent configuration file')
+    .option('--log-level <level>', 'override the configured log level')
+    .action(async (flags: { stateDir?: string; config?: string; logLevel?: string }) => {
+      try {
+        await runAgent(flags);
+      } catch (err) {
+        fail(err);
+      }
+    });
+  return program;
+}
+
+async function runAgent(flags: { stateDir?: string; config?: string; logLevel?: string }): Promise<void> {
+  if (flags.config === undefined && flags.stateDir === undefined) {
+    throw new ConvoyError('INVALID_ARGUMENT', 'say which agent to run: --state-dir DIR or --config FILE');
+  }
+  const file = flags.config ?? path.join(flags.stateDir ?? '.', CONFIG_FILE);
+  const config = loadAgentConfig(path.resolve(file));
+  const key = readAgentKey(config.stateDir);
+  const level =
+    flags.logLevel === 'debug' ||
+    flags.logLevel === 'warn' ||
+    flags.logLevel === 'error' ||
+    flags.logLevel === 'info'
+      ? flags.logLevel
+      : config.logLevel;
+  const log = createLogger(
+    { sink: (line) => process.stderr.write(line), level },
+    { component: 'agent', hostId: config.hostId },
+  );
+  const agent = new Agent(config, key, { log });
+  agent.start();
+  const stop = (signal: string): void => {
+    log.info('stopping', { signal });
+    agent.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+function fail(err: unknown): void {
+  const code = err instanceof ConvoyError ? err.code : 'INTERNAL';
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`convoy-agent: ${code}: ${message.split('\n')[0] ?? ''}\n`);
+  process.exitCode = code === 'INVALID_ARGUMENT' ? 2 : 1;
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync([...argv], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    throw err;
+  }
+}
