@@ -56,6 +56,8 @@ export class Controller {
     private readonly flushTimer: NodeJS.Timeout,
     private readonly lock: StateLock,
     readonly agentAddress: string,
+    /** Where the operator API listens on TCP, when it does. */
+    readonly operatorAddress: string | undefined,
     private readonly log: Logger,
   ) {}
 
@@ -98,12 +100,16 @@ export class Controller {
       opened.servers.push(socketServer);
       socketServer.addService(protos.OperatorService.service, operator);
       await bindUnixSocket(socketServer, path.join(options.stateDir, OPERATOR_SOCKET));
+      let operatorAddress: string | undefined;
       if (options.operatorListen !== undefined) {
         const token = await loadOrCreateOperatorToken(options.stateDir);
         const tcpServer = new grpc.Server(serverOptions(options.keepaliveMs));
         opened.servers.push(tcpServer);
         tcpServer.addService(protos.OperatorService.service, requireBearer(operator, token));
-        await bind(tcpServer, options.operatorListen);
+        operatorAddress = resolvedAddress(
+          options.operatorListen,
+          await bind(tcpServer, options.operatorListen),
+        );
       }
       const flushTimer = setInterval(() => {
         gateway.flushLastSeen().catch((err: unknown) => log.error('last-seen flush failed', { err }));
@@ -111,10 +117,21 @@ export class Controller {
       flushTimer.unref();
       log.info('controller started', {
         agentListen: agentAddress,
+        operatorListen: operatorAddress,
         keyId: key.keyId,
         stateDir: options.stateDir,
       });
-      return new Controller(store, key, gateway, opened.servers, flushTimer, lock, agentAddress, log);
+      return new Controller(
+        store,
+        key,
+        gateway,
+        opened.servers,
+        flushTimer,
+        lock,
+        agentAddress,
+        operatorAddress,
+        log,
+      );
     } catch (err) {
       for (const s of opened.servers) s.forceShutdown();
       await opened.store?.close();

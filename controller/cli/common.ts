@@ -1,5 +1,7 @@
 /** Options every operator command shares, and the wrapper that turns failures into exit codes. */
 import type { Command } from 'commander';
+import { ConvoyError } from '../../shared/errors';
+import { parseLabels, type Labels } from '../../shared/labels';
 import { connectOperator, type ConnectionFlags, type OperatorClient } from './client';
 import { reportFailure } from './output';
 
@@ -18,18 +20,32 @@ export function withConnectionOptions(cmd: Command): Command {
     .option('--json', 'print JSON for scripts');
 }
 
-/** Runs `fn` with a connected client; any failure prints one line and sets a non-zero exit. */
-export async function withClient(
+/**
+ * Checks the arguments with `parse` (before any connection, so usage errors come first), then
+ * runs `fn` with a connected client; any failure prints one line and sets a non-zero exit.
+ */
+export async function withClient<A = undefined>(
   flags: CommonFlags,
-  fn: (client: OperatorClient) => Promise<void>,
+  fn: (client: OperatorClient, args: A) => Promise<void>,
+  parse?: () => A,
 ): Promise<void> {
   let client: OperatorClient | undefined;
   try {
+    const args = parse === undefined ? (undefined as A) : parse();
     client = connectOperator(flags);
-    await fn(client);
+    await fn(client, args);
   } catch (err) {
     reportFailure(err, flags.json === true);
   } finally {
     client?.close();
+  }
+}
+
+/** Parses a `k=v,...` flag, turning a bad pair into a usage error that names the flag. */
+export function parseLabelsFlag(flag: string, text: string | undefined): Labels {
+  try {
+    return parseLabels(text ?? '');
+  } catch (err) {
+    throw new ConvoyError('INVALID_ARGUMENT', `${flag}: ${(err as Error).message}`);
   }
 }

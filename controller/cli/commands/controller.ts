@@ -18,6 +18,7 @@ interface StartFlags {
   operatorListen?: string;
   heartbeatInterval: string;
   heartbeatTimeout?: string;
+  enrollRate: string;
   logLevel: string;
 }
 
@@ -35,6 +36,7 @@ export function registerController(program: Command): void {
     )
     .option('--heartbeat-interval <duration>', 'how often agents heartbeat', '10s')
     .option('--heartbeat-timeout <duration>', 'silence after which a host is offline (default 3 intervals)')
+    .option('--enroll-rate <perMinute>', 'enrollment attempts allowed per peer address per minute', '600')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .action(async (flags: StartFlags) => {
       try {
@@ -66,6 +68,13 @@ function compileStartOptions(flags: StartFlags): ControllerOptions {
       '--heartbeat-timeout must be a duration longer than --heartbeat-interval',
     );
   }
+  const enrollPerMinute = Number(flags.enrollRate);
+  if (!/^\d+$/.test(flags.enrollRate) || !Number.isSafeInteger(enrollPerMinute) || enrollPerMinute < 1)
+    throw new ConvoyError(
+      'INVALID_ARGUMENT',
+      `--enroll-rate ${JSON.stringify(flags.enrollRate)}: must be a positive integer`,
+      { field: 'enroll-rate' },
+    );
   if (!isLogLevel(flags.logLevel))
     throw new ConvoyError(
       'INVALID_ARGUMENT',
@@ -76,7 +85,7 @@ function compileStartOptions(flags: StartFlags): ControllerOptions {
     listen: flags.listen,
     operatorListen: flags.operatorListen,
     gateway: { ...DEFAULT_GATEWAY_OPTIONS, heartbeatIntervalMs: interval, heartbeatTimeoutMs: timeout },
-    enrollPerMinute: 600,
+    enrollPerMinute,
     lastSeenFlushMs: 15_000,
     keepaliveMs: 30_000,
   };
@@ -91,6 +100,10 @@ async function startController(options: ControllerOptions, level: string): Promi
   process.stdout.write(
     `controller listening for agents on ${controller.agentAddress}; key ${controller.key.publicText}\n`,
   );
+  if (controller.operatorAddress !== undefined) {
+    const tokenFile = path.join(options.stateDir, 'operator.token');
+    process.stdout.write(`operator API on ${controller.operatorAddress} (bearer token in ${tokenFile})\n`);
+  }
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

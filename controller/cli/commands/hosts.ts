@@ -1,8 +1,7 @@
 /** `convoy hosts list|show|approve|revoke`. */
 import type { Command } from 'commander';
-import { parseLabels } from '../../../shared/labels';
 import type { WireHostView } from '../../../proto/wire';
-import { withClient, withConnectionOptions, type CommonFlags } from '../common';
+import { parseLabelsFlag, withClient, withConnectionOptions, type CommonFlags } from '../common';
 import { ago, printJson, printTable } from '../output';
 import { labelsText, statusJson } from './status';
 
@@ -15,7 +14,7 @@ export function registerHosts(program: Command): void {
     .action((flags: CommonFlags & { select?: string }) =>
       withClient(flags, async (client) => {
         const res = await client.call<{ hosts: WireHostView[] }>('ListHosts', {
-          selector: parseLabels(flags.select ?? ''),
+          selector: parseLabelsFlag('--select', flags.select),
         });
         if (flags.json === true) return printJson({ hosts: res.hosts.map(statusJson) });
         printTable(

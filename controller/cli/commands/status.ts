@@ -1,8 +1,7 @@
 /** `convoy status`: every host, online or not, with what its agent last reported. */
 import type { Command } from 'commander';
-import { parseLabels } from '../../../shared/labels';
 import type { WireHostView } from '../../../proto/wire';
-import { withClient, withConnectionOptions, type CommonFlags } from '../common';
+import { parseLabelsFlag, withClient, withConnectionOptions, type CommonFlags } from '../common';
 import { ago, printJson, printTable } from '../output';
 
 export function registerStatus(program: Command): void {
@@ -12,7 +11,7 @@ export function registerStatus(program: Command): void {
     .action((flags: CommonFlags & { select?: string }) =>
       withClient(flags, async (client) => {
         const res = await client.call<{ hosts: WireHostView[] }>('GetStatus', {
-          selector: parseLabels(flags.select ?? ''),
+          selector: parseLabelsFlag('--select', flags.select),
         });
         if (flags.json === true) return printJson({ hosts: res.hosts.map(statusJson) });
         if (res.hosts.length === 0)

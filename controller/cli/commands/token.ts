@@ -2,9 +2,9 @@
 import type { Command } from 'commander';
 import { parseDuration } from '../../../shared/duration';
 import { ConvoyError } from '../../../shared/errors';
-import { parseLabels } from '../../../shared/labels';
+import type { Labels } from '../../../shared/labels';
 import type { WireCreatedToken } from '../../../proto/wire';
-import { withClient, withConnectionOptions, type CommonFlags } from '../common';
+import { parseLabelsFlag, withClient, withConnectionOptions, type CommonFlags } from '../common';
 import { printJson } from '../output';
 
 interface TokenFlags extends CommonFlags {
@@ -23,37 +23,42 @@ export function registerToken(program: Command): void {
     .option('--labels <labels>', 'labels for every host enrolled with it, k=v,...')
     .option('--require-approval', 'keep new hosts pending until `convoy hosts approve ID`')
     .action((flags: TokenFlags) =>
-      withClient(flags, async (client) => {
-        const ttlMs = parseDuration(flags.ttl);
-        if (ttlMs === null)
-          throw new ConvoyError(
-            'INVALID_ARGUMENT',
-            `--ttl ${JSON.stringify(flags.ttl)}: must be a duration such as 15m or 1h`,
-          );
-        const uses = Number(flags.uses);
-        if (!Number.isInteger(uses) || uses < 1)
-          throw new ConvoyError(
-            'INVALID_ARGUMENT',
-            `--uses ${JSON.stringify(flags.uses)}: must be a positive integer`,
-          );
-        let labels;
-        try {
-          labels = parseLabels(flags.labels ?? '');
-        } catch (err) {
-          throw new ConvoyError('INVALID_ARGUMENT', `--labels: ${(err as Error).message}`);
-        }
-        const created = await client.call<WireCreatedToken>('CreateToken', {
-          ttlMs,
-          uses,
-          labels,
-          requireApproval: flags.requireApproval === true,
-        });
-        if (flags.json === true)
-          return printJson({ ...created, expiresAt: new Date(created.expiresAtMs).toISOString() });
-        process.stdout.write(created.token + '\n');
-        process.stderr.write(
-          `token ${created.tokenId}: ${created.uses} use(s), expires ${new Date(created.expiresAtMs).toISOString()}\n`,
-        );
-      }),
+      withClient(
+        flags,
+        async (client, request) => {
+          const created = await client.call<WireCreatedToken>('CreateToken', request);
+          const expiresAt = new Date(created.expiresAtMs).toISOString();
+          if (flags.json === true) return printJson({ ...created, expiresAt });
+          process.stdout.write(created.token + '\n');
+          process.stderr.write(`token ${created.tokenId}: ${created.uses} use(s), expires ${expiresAt}\n`);
+        },
+        () => tokenRequest(flags),
+      ),
     );
+}
+
+function tokenRequest(flags: TokenFlags): {
+  ttlMs: number;
+  uses: number;
+  labels: Labels;
+  requireApproval: boolean;
+} {
+  const ttlMs = parseDuration(flags.ttl);
+  if (ttlMs === null)
+    throw new ConvoyError(
+      'INVALID_ARGUMENT',
+      `--ttl ${JSON.stringify(flags.ttl)}: must be a duration such as 15m or 1h`,
+    );
+  const uses = Number(flags.uses);
+  if (!Number.isInteger(uses) || uses < 1)
+    throw new ConvoyError(
+      'INVALID_ARGUMENT',
+      `--uses ${JSON.stringify(flags.uses)}: must be a positive integer`,
+    );
+  return {
+    ttlMs,
+    uses,
+    labels: parseLabelsFlag('--labels', flags.labels),
+    requireApproval: flags.requireApproval === true,
+  };
 }

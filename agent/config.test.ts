@@ -1,0 +1,81 @@
+import { compileAgentConfig } from './config';
+
+const KEY = 'ed25519:' + Buffer.alloc(32, 1).toString('base64');
+const GOOD = `controller: 127.0.0.1:4860\ncontrollerKey: ${KEY}\nhostId: h-0123456789abcdef\n`;
+
+describe('agent config', () => {
+  it('compiles a minimal file with defaults, relative to the file', () => {
+    const c = compileAgentConfig(GOOD, '/etc/convoy/agent.yaml');
+    expect(c).toMatchObject({
+      controller: '127.0.0.1:4860',
+      hostId: 'h-0123456789abcdef',
+      stateDir: '/etc/convoy',
+      logLevel: 'info',
+      reconnectInitialMs: 500,
+      reconnectMaxMs: 30_000,
+      clockSkewMs: 60_000,
+    });
+    expect(Buffer.from(c.controllerKey).equals(Buffer.alloc(32, 1))).toBe(true);
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('accepts a unix socket controller address', () => {
+    const c = compileAgentConfig(
+      GOOD.replace('127.0.0.1:4860', 'unix:/run/convoy/agent.sock'),
+      '/x/agent.yaml',
+    );
+    expect(c.controller).toBe('unix:/run/convoy/agent.sock');
+  });
+
+  it.each([
+    ['an empty file', '', /must be a mapping/],
+    ['a list', '- a\n- b\n', /must be a mapping/],
+    ['broken YAML', 'controller: [unclosed\n', /not valid YAML/],
+    ['a duplicate key', GOOD + 'hostId: h-other\n', /not valid YAML/],
+    ['a missing controller', GOOD.replace(/^controller:.*\n/m, ''), /controller: is required/],
+    ['a bad controller address', GOOD.replace('127.0.0.1:4860', 'http://x'), /controller: must be host:port/],
+    ['a port out of range', GOOD.replace('4860', '70000'), /controller: must be host:port/],
+    ['a bad key', GOOD.replace(KEY, 'ed25519:AAAA'), /controllerKey: must be an Ed25519 public key/],
+    ['a key of the wrong type', GOOD.replace(KEY, '42'), /controllerKey: must be a non-empty string/],
+    [
+      'a hostId with shell characters',
+      GOOD.replace('h-0123456789abcdef', '"h-1; rm -rf /"'),
+      /hostId: must be 1-64/,
+    ],
+    ['an unknown field', GOOD + 'controler: typo\n', /controler: unknown field/],
+    ['a bad log level', GOOD + 'logLevel: loud\n', /logLevel: must be debug, info, warn or error/],
+    [
+      'a negative reconnect delay',
+      GOOD + 'reconnectInitialMs: -5\n',
+      /reconnectInitialMs: must be an integer/,
+    ],
+    [
+      'a YAML alias',
+      GOOD.replace('controller: ', 'controller: &c ') + 'hostname: *c\n',
+      /Alias resolution is disabled/,
+    ],
+  ])('rejects %s, naming the file and field', (_what, text, message) => {
+    expect(() => compileAgentConfig(text, '/etc/convoy/agent.yaml')).toThrow(message);
+    expect(() => compileAgentConfig(text, '/etc/convoy/agent.yaml')).toThrow(/^\/etc\/convoy\/agent\.yaml: /);
+  });
+
+  it('reports every problem at once', () => {
+    const text = 'controller: nope\ncontrollerKey: bad\nhostId: "a b"\nextra: 1\n';
+    let message = '';
+    try {
+      compileAgentConfig(text, 'agent.yaml');
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    for (const field of ['extra: unknown field', 'controller: must', 'controllerKey: must', 'hostId: must']) {
+      expect(message).toContain(field);
+    }
+  });
+
+  it('does not let a __proto__ key reach Object.prototype', () => {
+    expect(() => compileAgentConfig(GOOD + '__proto__:\n  polluted: yes\n', 'agent.yaml')).toThrow(
+      /__proto__: unknown field/,
+    );
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+});
