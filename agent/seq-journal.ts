@@ -4,7 +4,16 @@
  * refuses a replay. Appending one short line costs far less than rewriting a file; the log is
  * compacted (temp file + fsync + rename) when it grows.
  */
-import { closeSync, fdatasyncSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fdatasyncSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  truncateSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 import type { ReplayState } from '../shared/envelope';
 
@@ -27,22 +36,29 @@ export class SeqJournal {
     this.fd = openSync(file, 'a', 0o600);
   }
 
-  /** Reads the last complete line; a torn last line (crash mid-write) is ignored. */
+  /** Reads the journal; a torn last line (crash mid-write) is cut off before anything is appended. */
   static open(stateDir: string): SeqJournal {
     const file = path.join(stateDir, SEQ_JOURNAL_FILE);
-    let text = '';
+    let raw = Buffer.alloc(0);
     try {
-      text = readFileSync(file, 'utf8');
+      raw = readFileSync(file);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
+    // The next append must start a line of its own: fused with a fragment, the accepted seq
+    // would be unreadable after the next restart and its command could run twice.
+    const complete = raw.lastIndexOf(0x0a) + 1;
+    if (complete < raw.length) {
+      truncateSync(file, complete);
+      raw = raw.subarray(0, complete);
+    }
     let state: ReplayState = { lastSeq: 0, lastDigest: null };
-    for (const line of text.split('\n')) {
+    for (const line of raw.toString('utf8').split('\n')) {
       const m = LINE.exec(line);
       if (m !== null && Number(m[1]) > state.lastSeq)
         state = { lastSeq: Number(m[1]), lastDigest: m[2] ?? null };
     }
-    return new SeqJournal(file, state, Buffer.byteLength(text));
+    return new SeqJournal(file, state, raw.length);
   }
 
   get current(): ReplayState {

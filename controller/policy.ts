@@ -25,6 +25,7 @@ export const OPERATOR_SERVICE_POLICY: Readonly<Record<string, CallPolicy>> = Obj
   RevokeHost: 'operator',
   CreateToken: 'operator',
   Ping: 'operator',
+  QueryAgent: 'operator',
 });
 
 /** Throws naming every method of `service` that has no policy. */

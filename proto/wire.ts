@@ -110,3 +110,14 @@ export interface WirePingResult {
   errorCode: string;
   message: string;
 }
+
+export interface WireAgentReport {
+  hostId: string;
+  hostname: string;
+  agentVersion: string;
+  uptimeMs: number;
+  lastSeq: number;
+  pid: number;
+  rssBytes: number;
+  rttMs: number;
+}

@@ -82,6 +82,13 @@ export class AgentSession {
       return;
     }
     const { payload } = verdict;
+    if (payload.type === 'refusal') {
+      this.deps.log.warn('agent refused an envelope', {
+        seq: payload.seq,
+        code: payload.body['code'],
+        reason: payload.body['message'],
+      });
+    }
     const waiting = this.pending.get(payload.seq);
     if (waiting === undefined) {
       // Only commands still in flight take an answer: an old result replayed is dropped here.

@@ -8,6 +8,7 @@ import { labelProblem, matchesSelector, type Labels } from '../../shared/labels'
 import type { Logger } from '../../shared/logger';
 import { CONVOY_VERSION } from '../../shared/version';
 import type {
+  WireAgentReport,
   WireControllerInfo,
   WireCreatedToken,
   WireCreateTokenRequest,
@@ -86,6 +87,7 @@ export function operatorHandlers(deps: OperatorDeps): grpc.UntypedServiceImpleme
       log.info('enrollment token created', { tokenId: issued.tokenId, uses: issued.uses });
       return issued;
     }),
+    QueryAgent: unary(log, async (req: { id: string }) => queryAgent(deps, await mustHost(req.id))),
     Ping: (call: grpc.ServerWritableStream<WirePingRequest, WirePingResult>) => {
       ping(deps, call, selected).catch((err: unknown) => call.emit('error', toServiceError(err, log)));
     },
@@ -106,6 +108,33 @@ async function ping(
   const hosts = (await selected(call.request.selector)).filter((h) => h.state !== 'revoked');
   await deps.gateway.dispatch(hosts, 'ping', {}, timeoutMs, (r) => call.write(pingResult(r)));
   call.end();
+}
+
+const QUERY_TIMEOUT_MS = 10_000;
+
+async function queryAgent(deps: OperatorDeps, host: HostRecord): Promise<WireAgentReport> {
+  const [answer] = await deps.gateway.dispatch([host], 'status', {}, QUERY_TIMEOUT_MS);
+  const outcome = answer?.outcome;
+  if (outcome === undefined) throw new Error('dispatch returned no outcome for its only host');
+  if (outcome.outcome === 'refused') {
+    throw new ConvoyError('COMMAND_REFUSED', `agent refused: ${outcome.code}: ${outcome.message}`, {
+      hostId: host.id,
+    });
+  }
+  if (outcome.outcome !== 'ok') throw new ConvoyError(outcome.code, outcome.message, { hostId: host.id });
+  const b = outcome.result.body;
+  const num = (k: string): number => (typeof b[k] === 'number' ? b[k] : 0);
+  const str = (k: string): string => (typeof b[k] === 'string' ? b[k] : '');
+  return {
+    hostId: host.id,
+    hostname: str('hostname'),
+    agentVersion: str('agentVersion'),
+    uptimeMs: num('uptimeMs'),
+    lastSeq: num('lastSeq'),
+    pid: num('pid'),
+    rssBytes: num('rssBytes'),
+    rttMs: outcome.rttMs,
+  };
 }
 
 function pingResult(r: DispatchResult): WirePingResult {

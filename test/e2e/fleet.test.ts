@@ -106,6 +106,20 @@ describe('fleet of three agents', () => {
     for (const x of r.results) expect(seqs.find((s) => s.host_id === x.hostId)?.last_seq).toBe(x.seq);
   });
 
+  it('answers a live status query from the agent itself over the signed channel', () => {
+    const shown = fleet.cliJson<{
+      id: string;
+      lastSeq: number;
+      agent: { hostId: string; pid: number; lastSeq: number; agentVersion: string };
+    }>('hosts', 'show', ids[1] ?? '', '--live');
+    expect(shown.agent.hostId).toBe(ids[1]);
+    expect(shown.agent.pid).toBe(fleet.agents.get('b')?.pid);
+    expect(shown.agent.agentVersion).toBe('0.1.0');
+    // The status command itself took a sequence number, and the agent journaled it before answering.
+    const after = fleet.cliJson<{ lastSeq: number }>('hosts', 'show', ids[1] ?? '');
+    expect(shown.agent.lastSeq).toBe(after.lastSeq);
+  });
+
   it('ping --select reaches only the matching hosts', () => {
     const r = fleet.cliJson<{ results: { hostId: string }[] }>(
       'ping',

@@ -1,6 +1,6 @@
 /** `convoy hosts list|show|approve|revoke`. */
 import type { Command } from 'commander';
-import type { WireHostView } from '../../../proto/wire';
+import type { WireAgentReport, WireHostView } from '../../../proto/wire';
 import { parseLabelsFlag, withClient, withConnectionOptions, type CommonFlags } from '../common';
 import { ago, printJson, printTable } from '../output';
 import { labelsText, statusJson } from './status';
@@ -33,10 +33,14 @@ export function registerHosts(program: Command): void {
 
   withConnectionOptions(hosts.command('show').argument('<id>', 'host id'))
     .description('one host with its facts')
-    .action((id: string, flags: CommonFlags) =>
+    .option('--live', 'also ask the agent, over the signed channel, for its own status')
+    .action((id: string, flags: CommonFlags & { live?: boolean }) =>
       withClient(flags, async (client) => {
         const h = await client.call<WireHostView>('GetHost', { id });
-        if (flags.json === true) return printJson(statusJson(h));
+        const live =
+          flags.live === true ? await client.call<WireAgentReport>('QueryAgent', { id }) : undefined;
+        if (flags.json === true)
+          return printJson({ ...statusJson(h), ...(live === undefined ? {} : { agent: live }) });
         const rows: [string, string][] = [
           ['id', h.id],
           ['hostname', h.hostname],
@@ -53,6 +57,15 @@ export function registerHosts(program: Command): void {
           ['key id', h.keyId],
           ['last seq', String(h.lastSeq)],
         ];
+        if (live !== undefined) {
+          rows.push(
+            ['agent pid', String(live.pid)],
+            ['agent uptime', `${Math.round(live.uptimeMs / 1000)} s`],
+            ['agent memory', `${(live.rssBytes / 1048576).toFixed(1)} MB RSS`],
+            ['agent last seq', String(live.lastSeq)],
+            ['round trip', `${live.rttMs.toFixed(1)} ms`],
+          );
+        }
         printTable(['FIELD', 'VALUE'], rows);
       }),
     );
