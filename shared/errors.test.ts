@@ -4,7 +4,7 @@ import { ConvoyError, ERROR_CATALOGUE, isErrorCode } from './errors';
 
 const DOC = readFileSync(path.join(__dirname, '../docs/errors.md'), 'utf8');
 const documented = new Map(
-  [...DOC.matchAll(/^\| `([A-Z_]+)` \| (yes|no) \|/gm)].map((m) => [m[1] ?? '', m[2] === 'yes'] as const),
+  [...DOC.matchAll(/^\|\s*`([A-Z_]+)`\s*\|\s*(yes|no)\s*\|/gm)].map((m) => [m[1] ?? '', m[2] === 'yes'] as const),
 );
 
 describe('error catalogue', () => {
