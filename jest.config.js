@@ -13,7 +13,7 @@ module.exports = {
     {
       ...common,
       displayName: 'unit',
-      testMatch: ['<rootDir>/{shared,controller,agent}/**/*.test.ts', '<rootDir>/test/unit/**/*.test.ts'],
+      testMatch: ['<rootDir>/{shared,controller,agent,proto}/**/*.test.ts', '<rootDir>/test/unit/**/*.test.ts'],
     },
     {
       ...common,

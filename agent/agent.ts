@@ -11,7 +11,7 @@ import type { KeyPair } from '../shared/ed25519';
 import type { ErrorCode } from '../shared/errors';
 import { keyIdOf, signChallenge } from '../shared/keys';
 import type { Logger } from '../shared/logger';
-import { loadConvoyProtos } from '../proto/load';
+import { decodeControllerMessage, encodeAgentMessage } from '../proto/stream-codec';
 import type { OutgoingAgentMessage, WireControllerMessage, WireSignedEnvelope } from '../proto/wire';
 import { reconnectDelayMs } from './backoff';
 import { commandHandler, type CommandContext } from './commands';
@@ -29,6 +29,29 @@ export interface AgentDeps {
 }
 
 const RESULT_TTL_MS = 60_000;
+
+/**
+ * The daemon needs only Connect, so it builds its client from the hand codec rather than
+ * loading the .proto through proto-loader and protobufjs (see proto/stream-codec.ts).
+ */
+const ConnectOnlyClient = grpc.makeGenericClientConstructor(
+  {
+    Connect: {
+      path: '/convoy.v1.AgentService/Connect',
+      requestStream: true,
+      responseStream: true,
+      requestSerialize: encodeAgentMessage,
+      requestDeserialize: () => {
+        throw new Error('the agent never decodes its own requests');
+      },
+      responseSerialize: () => {
+        throw new Error('the agent never encodes controller messages');
+      },
+      responseDeserialize: decodeControllerMessage,
+    },
+  },
+  'AgentService',
+);
 
 export class Agent {
   private readonly client: grpc.Client;
@@ -53,8 +76,7 @@ export class Agent {
     private readonly deps: AgentDeps,
   ) {
     this.now = deps.now ?? Date.now;
-    const { AgentService } = loadConvoyProtos();
-    this.client = new AgentService(config.controller, grpc.credentials.createInsecure(), {
+    this.client = new ConnectOnlyClient(config.controller, grpc.credentials.createInsecure(), {
       'grpc.keepalive_time_ms': 30_000,
       'grpc.keepalive_timeout_ms': 10_000,
       'grpc.keepalive_permit_without_calls': 1,

@@ -19,6 +19,30 @@ describe('agent config', () => {
     expect(Object.isFrozen(c)).toBe(true);
   });
 
+  it('reads the JSON form enroll writes exactly as the same YAML', () => {
+    const json = JSON.stringify(
+      { controller: '127.0.0.1:4860', controllerKey: KEY, hostId: 'h-0123456789abcdef' },
+      null,
+      2,
+    );
+    expect(compileAgentConfig(json, '/etc/convoy/agent.yaml')).toEqual(
+      compileAgentConfig(GOOD, '/etc/convoy/agent.yaml'),
+    );
+  });
+
+  it('checks the JSON form field by field too', () => {
+    const json = JSON.stringify({
+      controller: 'x',
+      controllerKey: KEY,
+      hostId: 'h-1',
+      __proto__: { polluted: 1 },
+    });
+    expect(() => compileAgentConfig(json, 'agent.yaml')).toThrow(/controller: must be host:port/);
+    expect(() =>
+      compileAgentConfig('{"controller": "127.0.0.1:1", "__proto__": {"a": 1}}', 'agent.yaml'),
+    ).toThrow(/__proto__: unknown field/);
+  });
+
   it('accepts a unix socket controller address', () => {
     const c = compileAgentConfig(
       GOOD.replace('127.0.0.1:4860', 'unix:/run/convoy/agent.sock'),

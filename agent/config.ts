@@ -4,7 +4,6 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseDocument } from 'yaml';
 import { ConvoyError } from '../shared/errors';
 import { parsePublicKey } from '../shared/keys';
 import { isLogLevel, type LogLevel } from '../shared/logger';
@@ -75,22 +74,7 @@ export function loadAgentConfig(file: string): AgentConfig {
 }
 
 export function compileAgentConfig(text: string, file: string): AgentConfig {
-  const doc = parseDocument(text, { uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    const first = doc.errors[0];
-    throw new ConvoyError(
-      'CONFIG_INVALID',
-      `${file}: not valid YAML: ${first?.message.split('\n')[0] ?? ''}`,
-      { file },
-    );
-  }
-  // Aliases are refused outright: a config file has no use for them (billion laughs).
-  let raw: unknown;
-  try {
-    raw = doc.toJS({ maxAliasCount: 0 });
-  } catch (err) {
-    throw new ConvoyError('CONFIG_INVALID', `${file}: ${(err as Error).message}`, { file });
-  }
+  const raw = parseConfigText(text, file);
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ConvoyError('CONFIG_INVALID', `${file}: must be a mapping of fields`, { file });
   }
@@ -158,6 +142,39 @@ export function compileAgentConfig(text: string, file: string): AgentConfig {
     reconnectMaxMs: Math.max(reconnectMaxMs, reconnectInitialMs),
     clockSkewMs,
   });
+}
+
+/**
+ * YAML is a superset of JSON, and `convoy-agent enroll` writes the JSON form: the daemon reads
+ * that with JSON.parse and never loads the YAML library (about 5 MB of resident memory in a
+ * process whose budget is 60 MB). A hand-written YAML file goes through the full parser.
+ */
+function parseConfigText(text: string, file: string): unknown {
+  if (text.trimStart().startsWith('{')) {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      // Not JSON after all (YAML flow mappings allow more): let the YAML parser explain.
+    }
+  }
+  // Required lazily, for the reason above.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { parseDocument } = require('yaml') as typeof import('yaml');
+  const doc = parseDocument(text, { uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0];
+    throw new ConvoyError(
+      'CONFIG_INVALID',
+      `${file}: not valid YAML: ${first?.message.split('\n')[0] ?? ''}`,
+      { file },
+    );
+  }
+  try {
+    // Aliases are refused outright: a config file has no use for them (billion laughs).
+    return doc.toJS({ maxAliasCount: 0 }) as unknown;
+  } catch (err) {
+    throw new ConvoyError('CONFIG_INVALID', `${file}: ${(err as Error).message}`, { file });
+  }
 }
 
 /** `host:port`, `[v6]:port` or `unix:/absolute/path`. */

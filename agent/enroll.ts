@@ -6,7 +6,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { stringify } from 'yaml';
 import { generateKeyPair } from '../shared/ed25519';
 import { ConvoyError, isErrorCode } from '../shared/errors';
 import { formatPublicKey, parsePublicKey } from '../shared/keys';
@@ -69,7 +68,8 @@ export async function enrollAgent(req: EnrollRequest): Promise<EnrollOutcome> {
     hostId: res.hostId,
   };
   if (req.hostname !== undefined) config.hostname = req.hostname;
-  const text = `# Written by convoy-agent enroll. Host ${res.hostId}.\n${stringify(config)}`;
+  // JSON is YAML too; the daemon reads this form without loading a YAML parser (agent/config.ts).
+  const text = JSON.stringify(config, null, 2) + '\n';
   compileAgentConfig(text, configFile); // what we write must load; a bug here should not reach disk
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   writeFileAtomic(path.join(stateDir, KEY_FILE), Buffer.from(pair.secretKey).toString('base64') + '\n');

@@ -7,7 +7,6 @@ import { createLogger } from '../../shared/logger';
 import { CONVOY_VERSION } from '../../shared/version';
 import { Agent } from '../agent';
 import { CONFIG_FILE, loadAgentConfig } from '../config';
-import { enrollAgent } from '../enroll';
 import { readAgentKey } from '../identity';
 
 interface EnrollFlags {
@@ -46,6 +45,8 @@ export function buildProgram(): Command {
           flags.token ??
           (flags.tokenFile ? readFileSync(flags.tokenFile, 'utf8') : process.env['CONVOY_ENROLL_TOKEN']) ??
           '';
+        // Loaded only here: enrollment needs proto-loader, which the daemon never loads.
+        const { enrollAgent } = await import('../enroll');
         const res = await enrollAgent({ ...flags, token });
         if (flags.json === true) process.stdout.write(JSON.stringify(res) + '\n');
         else process.stdout.write(`enrolled as ${res.hostId} (${res.status}); config ${res.configFile}\n`);
