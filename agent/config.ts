@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import type * as YamlModule from 'yaml';
 import { ConvoyError } from '../shared/errors';
 import { parsePublicKey } from '../shared/keys';
 import { isLogLevel, type LogLevel } from '../shared/logger';
@@ -159,7 +160,7 @@ function parseConfigText(text: string, file: string): unknown {
   }
   // Required lazily, for the reason above.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { parseDocument } = require('yaml') as typeof import('yaml');
+  const { parseDocument } = require('yaml') as typeof YamlModule;
   const doc = parseDocument(text, { uniqueKeys: true });
   if (doc.errors.length > 0) {
     const first = doc.errors[0];
