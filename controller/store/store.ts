@@ -43,6 +43,9 @@ export interface IssuedCommand {
 
 export type CommandSigner = (hostId: string, seq: number) => { payload: Uint8Array; signature: Uint8Array };
 
+/** Rows per multi-row INSERT: 5 parameters each stays far below SQLite's variable limit. */
+const INSERT_CHUNK = 400;
+
 export class Store {
   private constructor(readonly db: Sqlite) {}
 
@@ -197,39 +200,52 @@ export class Store {
     sign: CommandSigner,
     nowMs: number,
   ): Promise<IssuedCommand[]> {
+    if (hostIds.length === 0) return [];
+    // Set-based: one UPDATE for every host and multi-row INSERTs. Statement by statement, a
+    // 1,000-host fan-out spent ~250 ms here before the first command could leave.
     return this.db.write(async (tx) => {
-      const issued: IssuedCommand[] = [];
-      for (const hostId of hostIds) {
-        const row = await tx.get<{ last_seq: number }>(
-          'UPDATE hosts SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq',
-          [hostId],
-        );
-        if (row === undefined) throw new ConvoyError('HOST_UNKNOWN', `no host with id ${hostId}`, { hostId });
-        const { payload, signature } = sign(hostId, row.last_seq);
+      const rows = await tx.all<{ id: string; last_seq: number }>(
+        'UPDATE hosts SET last_seq = last_seq + 1 WHERE id IN (SELECT value FROM json_each(?)) RETURNING id, last_seq',
+        [JSON.stringify(hostIds)],
+      );
+      const seqById = new Map(rows.map((r) => [r.id, r.last_seq]));
+      const issued = hostIds.map((hostId) => {
+        const seq = seqById.get(hostId);
+        if (seq === undefined) throw new ConvoyError('HOST_UNKNOWN', `no host with id ${hostId}`, { hostId });
+        return { hostId, seq, ...sign(hostId, seq) };
+      });
+      for (let start = 0; start < issued.length; start += INSERT_CHUNK) {
+        const chunk = issued.slice(start, start + INSERT_CHUNK);
         await tx.run(
-          'INSERT INTO commands (host_id, seq, type, payload, created_at) VALUES (?, ?, ?, ?, ?)',
-          [hostId, row.last_seq, type, Buffer.from(payload), nowMs],
+          `INSERT INTO commands (host_id, seq, type, payload, created_at) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?)').join(', ')}`,
+          chunk.flatMap((c) => [c.hostId, c.seq, type, Buffer.from(c.payload), nowMs]),
         );
-        issued.push({ hostId, seq: row.last_seq, payload, signature });
       }
       return issued;
     });
   }
 
-  /** Records how a batch of commands ended (one transaction for a whole fan-out). */
+  /** Records how a batch of commands ended, in one statement for a whole fan-out. */
   async finishCommands(
     outcomes: readonly { hostId: string; seq: number; outcome: string; result: unknown }[],
     nowMs: number,
   ): Promise<void> {
     if (outcomes.length === 0) return;
-    await this.db.write(async (tx) => {
-      for (const o of outcomes) {
-        await tx.run(
-          'UPDATE commands SET outcome = ?, result_json = ?, finished_at = ? WHERE host_id = ? AND seq = ?',
-          [o.outcome, JSON.stringify(o.result ?? null), nowMs, o.hostId, o.seq],
-        );
-      }
-    });
+    const rows = outcomes.map((o) => ({
+      h: o.hostId,
+      s: o.seq,
+      o: o.outcome,
+      r: JSON.stringify(o.result ?? null),
+    }));
+    await this.db.write((tx) =>
+      tx.run(
+        `UPDATE commands SET outcome = j.o, result_json = j.r, finished_at = ?
+           FROM (SELECT value ->> '$.h' AS h, value ->> '$.s' AS s, value ->> '$.o' AS o, value ->> '$.r' AS r
+                   FROM json_each(?)) AS j
+          WHERE commands.host_id = j.h AND commands.seq = j.s`,
+        [nowMs, JSON.stringify(rows)],
+      ),
+    );
   }
 
   async getCommand(

@@ -172,6 +172,56 @@ describe('store', () => {
     await reopened.close();
   });
 
+  it('records each outcome of a fan-out on its own command, and refuses an unknown host whole', async () => {
+    await withStore(async (store) => {
+      await token(store, 'tok_f', 2);
+      await enroll(store, 'tok_f', 'h-a');
+      await enroll(store, 'tok_f', 'h-b');
+      const sign = (hostId: string, seq: number) => ({
+        payload: Buffer.from(`${hostId}:${seq}`),
+        signature: Buffer.alloc(64),
+      });
+      const issued = await store.issueCommands(['h-b', 'h-a'], 'ping', sign, 1000);
+      expect(issued.map((c) => [c.hostId, c.seq])).toEqual([
+        ['h-b', 1],
+        ['h-a', 1],
+      ]);
+      await store.finishCommands(
+        [
+          { hostId: 'h-a', seq: 1, outcome: 'ok', result: { pong: true } },
+          { hostId: 'h-b', seq: 1, outcome: 'timeout', result: { code: 'COMMAND_TIMEOUT' } },
+        ],
+        2000,
+      );
+      expect(
+        await store.db.all(
+          'SELECT host_id, seq, outcome, result_json, finished_at, payload FROM commands ORDER BY host_id',
+        ),
+      ).toEqual([
+        {
+          host_id: 'h-a',
+          seq: 1,
+          outcome: 'ok',
+          result_json: '{"pong":true}',
+          finished_at: 2000,
+          payload: Buffer.from('h-a:1'),
+        },
+        {
+          host_id: 'h-b',
+          seq: 1,
+          outcome: 'timeout',
+          result_json: '{"code":"COMMAND_TIMEOUT"}',
+          finished_at: 2000,
+          payload: Buffer.from('h-b:1'),
+        },
+      ]);
+      await expect(store.issueCommands(['h-a', 'h-ghost'], 'ping', sign, 3000)).rejects.toMatchObject({
+        code: 'HOST_UNKNOWN',
+      });
+      expect((await store.getHost('h-a'))?.lastSeq).toBe(1);
+    });
+  });
+
   it('rolls back a failed write transaction whole', async () => {
     await withStore(async (store) => {
       await expect(
