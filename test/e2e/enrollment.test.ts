@@ -124,3 +124,25 @@ describe('enrollment', () => {
     expect(readdirSync(fleet.agentDir('once')).sort()).toEqual(['agent.key', 'agent.yaml']);
   });
 });
+
+describe('enrollment rate limit', () => {
+  const fleet = new TestFleet({ extraArgs: ['--enroll-rate', '3'] });
+
+  beforeAll(async () => {
+    await fleet.startController();
+  });
+
+  afterAll(async () => {
+    await fleet.stop();
+  });
+
+  it('slows token guessing: past the per-address limit even a valid token waits', () => {
+    const codes = ['a', 'b', 'c'].map((n) => fleet.enroll(`guess-${n}`, 'tok_0000000000000000.guess').stderr);
+    for (const stderr of codes) expect(stderr).toContain('TOKEN_UNKNOWN');
+    const real = fleet.createToken();
+    const limited = fleet.enroll('real', real);
+    expect(limited.code).toBe(1);
+    expect(limited.stderr).toContain('ENROLL_RATE_LIMITED');
+    expect(existsSync(fleet.agentDir('real'))).toBe(false);
+  });
+});
