@@ -1,9 +1,9 @@
 /** `convoy hosts list|show|approve|revoke`. */
 import type { Command } from 'commander';
 import type { WireAgentReport, WireHostView } from '../../../proto/wire';
-import { parseLabelsFlag, withClient, withConnectionOptions, type CommonFlags } from '../common';
+import { withClient, withConnectionOptions, type CommonFlags } from '../common';
 import { ago, printJson, printTable } from '../output';
-import { labelsText, statusJson } from './status';
+import { labelsText, showHosts, statusJson, type SelectFlags } from './status';
 
 export function registerHosts(program: Command): void {
   const hosts = program.command('hosts').description('list, inspect, approve and revoke hosts');
@@ -11,25 +11,7 @@ export function registerHosts(program: Command): void {
   withConnectionOptions(hosts.command('list'))
     .description('every enrolled host, any state')
     .option('--select <labels>', 'only hosts with these labels, k=v,...')
-    .action((flags: CommonFlags & { select?: string }) =>
-      withClient(flags, async (client) => {
-        const res = await client.call<{ hosts: WireHostView[] }>('ListHosts', {
-          selector: parseLabelsFlag('--select', flags.select),
-        });
-        if (flags.json === true) return printJson({ hosts: res.hosts.map(statusJson) });
-        printTable(
-          ['HOST', 'HOSTNAME', 'STATE', 'ONLINE', 'LAST SEEN', 'LABELS'],
-          res.hosts.map((h) => [
-            h.id,
-            h.hostname,
-            h.state,
-            h.online ? 'online' : 'offline',
-            ago(h.lastSeenMs),
-            labelsText(h),
-          ]),
-        );
-      }),
-    );
+    .action((flags: SelectFlags) => showHosts(flags, 'ListHosts'));
 
   withConnectionOptions(hosts.command('show').argument('<id>', 'host id'))
     .description('one host with its facts')

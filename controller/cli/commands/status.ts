@@ -8,30 +8,37 @@ export function registerStatus(program: Command): void {
   withConnectionOptions(program.command('status'))
     .description('show every host: online, last seen, agent version, labels')
     .option('--select <labels>', 'only hosts with these labels, k=v,...')
-    .action((flags: CommonFlags & { select?: string }) =>
-      withClient(flags, async (client) => {
-        const res = await client.call<{ hosts: WireHostView[] }>('GetStatus', {
-          selector: parseLabelsFlag('--select', flags.select),
-        });
-        if (flags.json === true) return printJson({ hosts: res.hosts.map(statusJson) });
-        if (res.hosts.length === 0)
-          return void process.stdout.write('no hosts enrolled yet (see: convoy token create --help)\n');
-        printTable(
-          ['HOST', 'HOSTNAME', 'STATE', 'ONLINE', 'LAST SEEN', 'AGENT', 'LABELS'],
-          res.hosts.map((h) => [
-            h.id,
-            h.hostname,
-            h.state,
-            h.online ? 'online' : 'offline',
-            ago(h.lastSeenMs),
-            h.agentVersion,
-            labelsText(h),
-          ]),
-        );
-        const online = res.hosts.filter((h) => h.online).length;
-        process.stdout.write(`${online}/${res.hosts.length} online\n`);
-      }),
-    );
+    .action((flags: SelectFlags) => showHosts(flags, 'GetStatus'));
+}
+
+export type SelectFlags = CommonFlags & { select?: string };
+
+/** `convoy status` (live fleet) and `convoy hosts list` (any state) print the same table. */
+export function showHosts(flags: SelectFlags, method: 'GetStatus' | 'ListHosts'): Promise<void> {
+  return withClient(
+    flags,
+    async (client, selector) => {
+      const { hosts } = await client.call<{ hosts: WireHostView[] }>(method, { selector });
+      if (flags.json === true) return printJson({ hosts: hosts.map(statusJson) });
+      if (hosts.length === 0) {
+        return void process.stdout.write('no hosts enrolled yet (see: convoy token create --help)\n');
+      }
+      printTable(
+        ['HOST', 'HOSTNAME', 'STATE', 'ONLINE', 'LAST SEEN', 'AGENT', 'LABELS'],
+        hosts.map((h) => [
+          h.id,
+          h.hostname,
+          h.state,
+          h.online ? 'online' : 'offline',
+          ago(h.lastSeenMs),
+          h.agentVersion,
+          labelsText(h),
+        ]),
+      );
+      process.stdout.write(`${hosts.filter((h) => h.online).length}/${hosts.length} online\n`);
+    },
+    () => parseLabelsFlag('--select', flags.select),
+  );
 }
 
 export function statusJson(h: WireHostView): Record<string, unknown> {
