@@ -1,7 +1,11 @@
-/** Small process helpers for the benchmark: RSS from /proc, CLI runs with wall time, percentiles. */
+/**
+ * Small process helpers for the benchmark: RSS, CPU and mounts from /proc, CLI runs with wall time,
+ * waiting for a child's log line, percentiles.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, fdatasyncSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 
 /** VmRSS of a live process from /proc/PID/status, in kB (what the kernel charges it, not V8's view). */
 export function readRssKb(pid: number): number {
@@ -49,6 +53,18 @@ export function fdatasyncLatencyMs(dir: string, count = 200): number[] {
   return out.sort((a, b) => a - b);
 }
 
+/** Filesystem type of `dir` from /proc/mounts (longest mount-point prefix), for the report. */
+export function fsType(dir: string): string {
+  let best = { mount: '', type: 'unknown' };
+  for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
+    const [, mount, type] = line.split(' ');
+    if (mount === undefined || type === undefined) continue;
+    const inside = dir === mount || dir.startsWith(mount.endsWith('/') ? mount : mount + '/');
+    if (inside && mount.length >= best.mount.length) best = { mount, type };
+  }
+  return best.type;
+}
+
 /** User + system CPU time a live process has used so far, ms (from /proc/PID/stat, 100 Hz ticks). */
 export function readCpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -93,6 +109,41 @@ export function runNode(script: string, args: readonly string[], timeoutMs = 60_
       runningClis.delete(child);
       clearTimeout(timer);
       resolve({ code, stdout, stderr, wallMs: Number(process.hrtime.bigint() - started) / 1e6 });
+    });
+  });
+}
+
+export interface OutputWait<T> {
+  /** The value wanted from everything `stream` has printed so far, or undefined to keep waiting. */
+  readonly match: (text: string) => T | undefined;
+  readonly timeoutMs: number;
+  readonly onTimeout: (text: string) => Error;
+  readonly onExit: (code: number | null, text: string) => Error;
+}
+
+/**
+ * Waits until a long-lived child prints what `wait.match` looks for (e.g. its listening address),
+ * and fails early if the child exits first rather than waiting out the timeout.
+ */
+export function waitForOutput<T>(
+  child: ChildProcess,
+  stream: Readable | null,
+  wait: OutputWait<T>,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let text = '';
+    const timer = setTimeout(() => reject(wait.onTimeout(text)), wait.timeoutMs);
+    stream?.setEncoding('utf8').on('data', (d: string) => {
+      text += d;
+      const found = wait.match(text);
+      if (found !== undefined) {
+        clearTimeout(timer);
+        resolve(found);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(wait.onExit(code, text));
     });
   });
 }

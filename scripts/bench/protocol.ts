@@ -27,17 +27,30 @@ export interface SwarmStop {
 
 export type ToSwarm = SwarmStart | SwarmStop;
 
-export type FromSwarm =
-  | { readonly type: 'progress'; readonly enrolled: number; readonly online: number }
-  | {
-      readonly type: 'ready';
-      readonly hostIds: readonly string[];
-      /** The swarm process's own RSS once all of its agents are online, kB. */
-      readonly rssKb: number;
-      /** Time from the start message to the last agent online, ms. */
-      readonly elapsedMs: number;
-    }
-  | { readonly type: 'error'; readonly message: string };
+/** Swarm -> parent, at most every 500 ms while agents enroll and connect. */
+export interface SwarmProgress {
+  readonly type: 'progress';
+  readonly enrolled: number;
+  readonly online: number;
+}
+
+/** Swarm -> parent: every agent of the swarm is enrolled and online. */
+export interface SwarmReady {
+  readonly type: 'ready';
+  readonly hostIds: readonly string[];
+  /** The swarm process's own RSS once all of its agents are online, kB. */
+  readonly rssKb: number;
+  /** Time from the start message to the last agent online, ms. */
+  readonly elapsedMs: number;
+}
+
+/** Swarm -> parent: enrolling or starting the agents failed. */
+export interface SwarmError {
+  readonly type: 'error';
+  readonly message: string;
+}
+
+export type FromSwarm = SwarmProgress | SwarmReady | SwarmError;
 
 export function isToSwarm(value: unknown): value is ToSwarm {
   if (typeof value !== 'object' || value === null) return false;
