@@ -18,6 +18,8 @@ export interface AgentServiceDeps {
   readonly limiter: EnrollRateLimiter;
   readonly log: Logger;
   readonly now: () => number;
+  /** Every new host starts pending, whatever its token says. */
+  readonly requireApproval: boolean;
 }
 
 export function agentHandlers(deps: AgentServiceDeps): grpc.UntypedServiceImplementation {
@@ -38,6 +40,7 @@ export function agentHandlers(deps: AgentServiceDeps): grpc.UntypedServiceImplem
           req.publicKey,
           factsFromWire(req.facts),
           deps.now(),
+          deps.requireApproval,
         );
         log.info('host enrolled', { hostId: host.id, state: host.state, peer });
         return {

@@ -27,6 +27,8 @@ export interface ControllerOptions {
   readonly gateway: GatewayOptions;
   /** Enrollment attempts allowed per peer address per minute. Default 600. */
   readonly enrollPerMinute: number;
+  /** Every newly enrolled host stays pending until `convoy hosts approve`. Default false. */
+  readonly requireApproval: boolean;
   /** How often last-seen times are flushed to the store. Default 15 s. */
   readonly lastSeenFlushMs: number;
   /** gRPC keepalive ping interval towards agents. Default 30 s. */
@@ -83,7 +85,7 @@ export class Controller {
       const limiter = new EnrollRateLimiter(options.enrollPerMinute, 60_000);
       agentServer.addService(
         protos.AgentService.service,
-        agentHandlers({ store, gateway, key, limiter, log, now }),
+        agentHandlers({ store, gateway, key, limiter, log, now, requireApproval: options.requireApproval }),
       );
       const agentPort = await bind(agentServer, options.listen);
       const agentAddress = resolvedAddress(options.listen, agentPort);

@@ -69,6 +69,7 @@ export async function enrollAgent(
   publicKey: Uint8Array,
   facts: HostFactsRecord,
   nowMs: number,
+  requireApproval = false,
 ): Promise<HostRecord> {
   if (publicKey.length !== PUBLIC_KEY_BYTES) {
     throw new ConvoyError('INVALID_ARGUMENT', `public key must be ${PUBLIC_KEY_BYTES} bytes`, {
@@ -84,6 +85,7 @@ export async function enrollAgent(
     keyId: keyIdOf(publicKey),
     facts,
     nowMs,
+    requireApproval,
   });
 }
 

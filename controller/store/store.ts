@@ -31,6 +31,8 @@ export interface Enrollment {
   readonly keyId: string;
   readonly facts: HostFactsRecord;
   readonly nowMs: number;
+  /** The controller runs with --require-approval: every new host starts pending. */
+  readonly requireApproval: boolean;
 }
 
 /** A command whose sequence number is already durable, ready to send. */
@@ -109,7 +111,7 @@ export class Store {
       if (known !== undefined)
         throw new ConvoyError('ALREADY_ENROLLED', 'this agent key is already enrolled');
       await tx.run('UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?', [e.tokenId]);
-      const state: HostState = token.require_approval ? 'pending' : 'active';
+      const state: HostState = token.require_approval || e.requireApproval ? 'pending' : 'active';
       await tx.run(
         `INSERT INTO hosts (id, hostname, public_key, key_id, state, labels_json, facts_json, agent_version,
            enrolled_at, last_seen_at, token_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -8,7 +8,7 @@ import { keyIdOf } from '../../shared/keys';
 import { verifyEventChain } from '../../controller/store/events';
 import { MIGRATIONS } from '../../controller/store/migrations';
 import { Sqlite } from '../../controller/store/sqlite';
-import { Store, type HostFactsRecord } from '../../controller/store/store';
+import { Store, type HostFactsRecord, type HostRecord } from '../../controller/store/store';
 import { tempDir } from '../helpers/processes';
 
 const FACTS: HostFactsRecord = {
@@ -55,9 +55,16 @@ async function token(
   );
 }
 
-function enroll(store: Store, tokenId: string, hostId: string, secret = 's3cret'): Promise<unknown> {
+function enroll(
+  store: Store,
+  tokenId: string,
+  hostId: string,
+  secret = 's3cret',
+  requireApproval = false,
+): Promise<HostRecord> {
   const { publicKey } = generateKeyPair();
   return store.enrollHost({
+    requireApproval,
     tokenId,
     secret,
     hostId,
@@ -244,6 +251,14 @@ describe('store', () => {
       expect(await verifyEventChain(store.db)).toBeNull();
       await store.db.run("UPDATE events SET actor = 'mallory' WHERE id = 1");
       expect(await verifyEventChain(store.db)).toBe(1);
+    });
+  });
+
+  it('starts a host pending when the controller requires approval, whatever its token says', async () => {
+    await withStore(async (store) => {
+      await token(store, 'tok_p', 2);
+      expect((await enroll(store, 'tok_p', 'h-free')).state).toBe('active');
+      expect((await enroll(store, 'tok_p', 'h-held', 's3cret', true)).state).toBe('pending');
     });
   });
 

@@ -19,6 +19,7 @@ interface StartFlags {
   heartbeatInterval: string;
   heartbeatTimeout?: string;
   enrollRate: string;
+  requireApproval?: boolean;
   logLevel: string;
 }
 
@@ -37,6 +38,7 @@ export function registerController(program: Command): void {
     .option('--heartbeat-interval <duration>', 'how often agents heartbeat', '10s')
     .option('--heartbeat-timeout <duration>', 'silence after which a host is offline (default 3 intervals)')
     .option('--enroll-rate <perMinute>', 'enrollment attempts allowed per peer address per minute', '600')
+    .option('--require-approval', 'keep every newly enrolled host pending until `convoy hosts approve ID`')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .action(async (flags: StartFlags) => {
       try {
@@ -86,6 +88,7 @@ function compileStartOptions(flags: StartFlags): ControllerOptions {
     operatorListen: flags.operatorListen,
     gateway: { ...DEFAULT_GATEWAY_OPTIONS, heartbeatIntervalMs: interval, heartbeatTimeoutMs: timeout },
     enrollPerMinute,
+    requireApproval: flags.requireApproval === true,
     lastSeenFlushMs: 15_000,
     keepaliveMs: 30_000,
   };
