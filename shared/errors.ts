@@ -51,10 +51,39 @@ export const ERROR_CATALOGUE = {
 
   // Configuration and local state.
   CONFIG_INVALID: { retryable: false, summary: 'configuration file is invalid' },
+  /** A recipe failed to compile (every problem listed with its path), or a placeholder has no value. */
+  RECIPE_INVALID: { retryable: false, summary: 'recipe is invalid' },
   STATE_DIR_INVALID: { retryable: false, summary: 'state directory is unusable' },
   STORE_CORRUPT: { retryable: false, summary: 'the SQLite store failed its integrity check' },
   STORE_TOO_NEW: { retryable: false, summary: 'the store was written by a newer Convoy' },
   ALREADY_ENROLLED: { retryable: false, summary: 'the state directory already holds an enrollment' },
+
+  // Step execution on the agent (agent/steps/).
+  /** A step's program exited with a code it does not accept, or a step could not do its work. */
+  STEP_FAILED: { retryable: false, summary: 'a step failed' },
+  /** A step ran out of its time bound and was killed. */
+  STEP_TIMEOUT: { retryable: true, summary: 'a step did not finish in time' },
+  /** A step names a secret the host's secrets file does not define. */
+  SECRET_UNKNOWN: { retryable: false, summary: 'a step names a secret this host does not have' },
+  /** A health check did not see the expected answer before its time bound. */
+  HEALTH_CHECK_FAILED: { retryable: true, summary: 'the health check did not pass in time' },
+  /** An artifact (or its checksum or signature) could not be fetched: network error or HTTP status. */
+  ARTIFACT_UNAVAILABLE: { retryable: true, summary: 'an artifact could not be downloaded' },
+  /** An artifact is larger than the step's byte cap; the download stopped at the cap. */
+  ARTIFACT_TOO_LARGE: { retryable: false, summary: 'an artifact exceeds its byte cap' },
+  /** An artifact's name, checksum or signature is wrong: nothing was staged. */
+  ARTIFACT_REJECTED: { retryable: false, summary: 'an artifact failed verification' },
+  /** The new version is older than the installed one and no signed permit names it. */
+  DOWNGRADE_REFUSED: { retryable: false, summary: 'a downgrade without a signed permit was refused' },
+  /** A backup's manifest, archive or dump does not match its checksums: nothing was restored. */
+  BACKUP_CORRUPT: { retryable: false, summary: 'a backup failed its checksums' },
+  /** A staged-only upgrade needs packages that are not in the package cache: nothing was installed. */
+  STAGED_CACHE_INCOMPLETE: {
+    retryable: false,
+    summary: 'the upgrade needs packages that were not downloaded ahead',
+  },
+  /** A git working tree has uncommitted or untracked changes, so a checkout was refused. */
+  DIRTY_TREE: { retryable: false, summary: 'the working tree has local changes' },
 } as const satisfies Record<string, { retryable: boolean; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

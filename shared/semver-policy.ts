@@ -41,7 +41,7 @@ const PACKAGING_VERSION = /^\d+(?:\.\d+){0,2}(?:[-+].*)?$/;
  * read as semver even when it looks like a packaging version, so '4.1.2-1' is prerelease "1" of 4.1.2
  * (below 4.1.2), not Debian revision 1; only strings strict parsing rejects fall back to coerce.
  */
-function parseVersion(raw: string): SemVer | null {
+export function parseVersion(raw: string): SemVer | null {
   const text = raw.trim().replace(/^[vV]/, '');
   // semver itself accepts a leading 'v', so without this 'vv1.2.3' would parse.
   if (!/^\d/.test(text)) return null;

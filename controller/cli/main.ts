@@ -4,6 +4,7 @@ import { CONVOY_VERSION } from '../../shared/version';
 import { registerController } from './commands/controller';
 import { registerHosts } from './commands/hosts';
 import { registerPing } from './commands/ping';
+import { registerRecipe } from './commands/recipe';
 import { registerStatus } from './commands/status';
 import { registerToken } from './commands/token';
 import { EXIT_USAGE } from './output';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerStatus(program);
   registerHosts(program);
   registerPing(program);
+  registerRecipe(program);
   return program;
 }
 

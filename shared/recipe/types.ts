@@ -41,6 +41,11 @@ export interface ExecStep extends StepBase {
   readonly acceptExitCodes: readonly number[];
   /** Secret (by name) written to the child's stdin, never to argv or env. */
   readonly stdinSecret?: string;
+  /**
+   * What a run that finds this step interrupted does: `rollback` (default: Convoy cannot know
+   * whether a program is safe to repeat) or `redo` when the recipe author knows it is.
+   */
+  readonly onInterrupt: 'redo' | 'rollback';
 }
 
 export interface AptStep extends StepBase {

@@ -1,0 +1,245 @@
+/**
+ * The schema of one recipe step, per type: a declarative table mirroring ./types.ts. The YAML
+ * names are the TypeScript names except `timeout` (-> `timeoutMs`) and http's `backoff`
+ * (-> `backoffMs`). Checks that need the whole recipe (ids, references, secrets, placeholders)
+ * live in ./cross-checks.ts.
+ */
+import {
+  arrayOf,
+  duration,
+  enumOf,
+  from,
+  int,
+  literal,
+  matching,
+  nonEmptyStr,
+  object,
+  oneOrMany,
+  oneOfByField,
+  recordOf,
+  refine,
+  spec,
+  str,
+  withDefault,
+  type Spec,
+} from '../schema';
+import type { Step, StepCondition, StepType } from './types';
+
+const MINUTE = 60_000;
+
+/** Default bound on one attempt, per step type (docs/recipes.md repeats this table). */
+export const DEFAULT_TIMEOUT_MS: Readonly<Record<StepType, number>> = Object.freeze({
+  exec: 10 * MINUTE,
+  apt: 30 * MINUTE,
+  dnf: 30 * MINUTE,
+  git: 5 * MINUTE,
+  service: 2 * MINUTE,
+  maintenance: 1 * MINUTE,
+  backup: 30 * MINUTE,
+  restore: 30 * MINUTE,
+  artifact: 30 * MINUTE,
+  'binary.replace': 2 * MINUTE,
+  http: 1 * MINUTE,
+});
+
+export const MAX_TIMEOUT_MS = 24 * 60 * MINUTE;
+export const MAX_RETRIES = 10;
+export const DEFAULT_ARTIFACT_MAX_BYTES = 1024 * 1024 * 1024;
+
+// Ids name journal entries and backups on the host, so they keep to file-name characters.
+export const STEP_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
+/** An artifact's file name in the staging directory: no `/`, no `..`, no `%`, no NUL. */
+export const ARTIFACT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export const stepId = (): Spec<string> =>
+  matching(STEP_ID, 'letters, digits, ".", "_" or "-" (at most 64, starting with a letter or digit)');
+// The message never echoes the value: a secret pasted here by mistake must not reach a log.
+export const secretName = (): Spec<string> =>
+  matching(SECRET_NAME, 'a secret name (letters, digits, "_", "." or "-"), not a value');
+
+/** A program and its arguments: a non-empty list of non-empty strings (never a shell line). */
+export const argv = (): Spec<string[]> => arrayOf(nonEmptyStr(), { min: 1 });
+
+export const artifactName = (): Spec<string> =>
+  refine(str(), (v) =>
+    v === '.' || v === '..' || !ARTIFACT_NAME.test(v)
+      ? 'must be a plain file name: letters, digits, ".", "_" or "-", starting with a letter or digit, at most 128 (no "/", "..", "%" or NUL)'
+      : null,
+  );
+
+/** An http(s) URL, or one that starts with a placeholder (`{{var.base}}/x`) and is checked when substituted. */
+export const url = (): Spec<string> => matching(/^(?:https?:\/\/[^\s/]|\{\{)/, 'an http:// or https:// URL');
+
+const condition: Spec<StepCondition> = object(
+  { role: oneOrMany(nonEmptyStr(), { min: 1 }), notRole: oneOrMany(nonEmptyStr(), { min: 1 }) },
+  {
+    optional: ['role', 'notRole'],
+    check: (c, path, problems) => {
+      if (c.role === undefined && c.notRole === undefined)
+        problems.push({ path, message: 'must have role or notRole' });
+    },
+  },
+);
+
+/** Fields every step has; `type` and the default timeout depend on the step type. */
+function common<T extends StepType>(type: T) {
+  return {
+    id: stepId(),
+    type: literal(type),
+    source: nonEmptyStr(),
+    timeoutMs: from('timeout', withDefault(duration({ maxMs: MAX_TIMEOUT_MS }), DEFAULT_TIMEOUT_MS[type])),
+    retries: withDefault(int({ min: 0, max: MAX_RETRIES }), 0),
+    when: condition,
+  };
+}
+
+const packages = () => withDefault(arrayOf(nonEmptyStr()), []);
+const ENV_NAME = { re: /^[A-Za-z_][A-Za-z0-9_]*$/, what: 'an environment variable name' };
+
+const exec = object(
+  {
+    ...common('exec'),
+    argv: argv(),
+    env: withDefault(recordOf(str(), ENV_NAME), {}),
+    cwd: nonEmptyStr(),
+    acceptExitCodes: withDefault(arrayOf(int({ min: 0, max: 255 }), { min: 1 }), [0]),
+    stdinSecret: secretName(),
+    onInterrupt: withDefault(enumOf(['redo', 'rollback']), 'rollback'),
+  },
+  { optional: ['when', 'cwd', 'stdinSecret'] },
+);
+
+const apt = object(
+  {
+    ...common('apt'),
+    action: enumOf(['update', 'listUpgradable', 'downloadOnly', 'upgrade']),
+    packages: packages(),
+    frontend: withDefault(enumOf(['apt-get', 'aptitude']), 'apt-get'),
+  },
+  { optional: ['when'] },
+);
+
+const dnf = object(
+  {
+    ...common('dnf'),
+    action: enumOf(['makecache', 'listUpdates', 'downloadOnly', 'upgrade']),
+    packages: packages(),
+    command: withDefault(enumOf(['yum', 'dnf']), 'yum'),
+  },
+  { optional: ['when'] },
+);
+
+const git = object(
+  {
+    ...common('git'),
+    action: enumOf(['fetchTags', 'checkoutTag']),
+    dir: nonEmptyStr(),
+    tagPattern: withDefault(nonEmptyStr(), 'v*'),
+  },
+  { optional: ['when'] },
+);
+
+const service = object(
+  {
+    ...common('service'),
+    action: enumOf(['stop', 'start', 'restart', 'status']),
+    name: nonEmptyStr(),
+    commands: object(
+      { stop: argv(), start: argv(), restart: argv(), status: argv() },
+      { optional: ['stop', 'start', 'restart', 'status'] },
+    ),
+  },
+  { optional: ['when', 'commands'] },
+);
+
+const maintenance = object(
+  {
+    ...common('maintenance'),
+    action: enumOf(['on', 'off']),
+    argv: argv(),
+    flagFile: nonEmptyStr(),
+    url: url(),
+  },
+  {
+    optional: ['when', 'argv', 'flagFile', 'url'],
+    check: (m, path, problems) => {
+      const modes = (['argv', 'flagFile', 'url'] as const).filter((k) => m[k] !== undefined);
+      if (modes.length !== 1) {
+        const found = modes.length === 0 ? 'none' : modes.join(' and ');
+        problems.push({ path, message: `must have exactly one of argv, flagFile or url (found ${found})` });
+      }
+    },
+  },
+);
+
+const backup = object(
+  {
+    ...common('backup'),
+    paths: withDefault(arrayOf(nonEmptyStr()), []),
+    dumpArgv: argv(),
+    dest: nonEmptyStr(),
+  },
+  {
+    optional: ['when', 'dumpArgv'],
+    check: (b, path, problems) => {
+      if (b.paths?.length === 0 && b.dumpArgv === undefined)
+        problems.push({ path, message: 'backs up nothing: give paths or dumpArgv' });
+    },
+  },
+);
+
+const restore = object({ ...common('restore'), fromStep: stepId() }, { optional: ['when'] });
+
+const artifact = object(
+  {
+    ...common('artifact'),
+    url: url(),
+    name: artifactName(),
+    maxBytes: withDefault(int({ min: 1 }), DEFAULT_ARTIFACT_MAX_BYTES),
+    sha256Url: url(),
+    signatureUrl: url(),
+  },
+  { optional: ['when', 'sha256Url'] },
+);
+
+const binaryReplace = object(
+  { ...common('binary.replace'), fromStep: stepId(), target: nonEmptyStr(), setcap: nonEmptyStr() },
+  { optional: ['when', 'setcap'] },
+);
+
+const jsonValue = spec<string | number | boolean>((v) =>
+  typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))
+    ? { ok: v }
+    : 'must be a string, number or boolean',
+);
+
+const http = object(
+  {
+    ...common('http'),
+    action: enumOf(['check', 'request']),
+    url: url(),
+    method: withDefault(enumOf(['GET', 'POST', 'PUT']), 'GET'),
+    expectStatus: withDefault(arrayOf(int({ min: 100, max: 599 }), { min: 1 }), [200]),
+    jsonField: object({ path: nonEmptyStr(), equals: jsonValue }),
+    body: str(),
+    basicAuth: object({ user: nonEmptyStr(), passwordSecret: secretName() }),
+    backoffMs: from('backoff', withDefault(duration({ maxMs: 10 * MINUTE }), 1000)),
+  },
+  { optional: ['when', 'jsonField', 'body', 'basicAuth'] },
+);
+
+/** Any step, by its `type`. The annotation makes the compiler prove each variant matches types.ts. */
+export const STEP: Spec<Step> = oneOfByField('type', {
+  exec,
+  apt,
+  dnf,
+  git,
+  service,
+  maintenance,
+  backup,
+  restore,
+  artifact,
+  'binary.replace': binaryReplace,
+  http,
+});
