@@ -1,0 +1,131 @@
+/**
+ * The dnf step with the real dnf on a fake host (an installroot), run as the vendor's literal
+ * `yum` through a test-only wrapper on PATH, against a real HTTP repository. Asserts on the
+ * installroot's rpm database and dnf's package cache.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { dnfExecutor } from '../../agent/steps/dnf';
+import type { DnfStep } from '../../shared/recipe/types';
+import { createDnfHost, type DnfHost } from '../fixtures/dnf-host';
+import { stepBase, stepContext } from '../helpers/step-context';
+
+jest.setTimeout(30_000);
+
+const PACKAGES = ['kcm-guacamole', 'kcm-guacd'];
+const KCM = ['kcm-*'];
+
+/** Where a bare rpm or dnf would write on this machine (fixtures.md §2); no test may. */
+function hostState(): string {
+  const mtime = (file: string) => (existsSync(file) ? statSync(file).mtimeMs : 'absent');
+  return JSON.stringify({
+    rpmdb: mtime('/root/.rpmdb'),
+    hawkey: mtime('/var/log/hawkey.log'),
+    dnfLog: mtime('/var/log/dnf.log'),
+    dnfCache: mtime('/var/cache/dnf'),
+    dnfLib: mtime('/var/lib/dnf'),
+  });
+}
+
+describe('dnf step through the yum wrapper', () => {
+  let host: DnfHost;
+  const hostBefore = hostState();
+
+  const step = (action: DnfStep['action'], packages: readonly string[] = KCM): DnfStep => ({
+    ...stepBase(`dnf-${action}`),
+    type: 'dnf',
+    action,
+    packages,
+    command: 'yum',
+  });
+  const run = async (s: DnfStep) => {
+    const ctx = stepContext({ env: host.env });
+    try {
+      return await dnfExecutor.run(s, ctx);
+    } finally {
+      ctx.cleanup();
+    }
+  };
+  const installed = async () => Promise.all(PACKAGES.map((p) => host.installedVersion(p)));
+  const stagedNew = () => host.cachedRpms().filter((f) => f.includes('-2.1.0-'));
+
+  // 2.0.0 installed; 2.1.0 published after the host last refreshed its metadata.
+  beforeEach(async () => {
+    host = await createDnfHost();
+    for (const pkg of PACKAGES) await host.publish(pkg, '2.0.0');
+    await host.install(PACKAGES);
+    for (const pkg of PACKAGES) await host.publish(pkg, '2.1.0');
+  });
+  afterEach(() => host.cleanup());
+  afterAll(() => expect(hostState()).toBe(hostBefore));
+
+  it('lists no updates (exit 1, not an error) until makecache, then 2.1.0', async () => {
+    const none = await run(step('listUpdates'));
+    expect(none).toMatchObject({ ok: true, exitCode: 1, versions: [] });
+
+    expect(await run(step('makecache'))).toMatchObject({ ok: true, exitCode: 0 });
+    const some = await run(step('listUpdates'));
+    expect(some).toMatchObject({ ok: true, exitCode: 0, versions: ['2.1.0-1'] });
+    expect(some.data?.['packages']).toEqual(
+      PACKAGES.map((name) => ({ name, arch: 'noarch', version: '2.1.0-1' })),
+    );
+  });
+
+  it('stages 2.1.0 without installing it, then upgrades from the cache with the repository stopped', async () => {
+    await run(step('makecache'));
+    const staged = await run(step('downloadOnly'));
+    expect(staged).toMatchObject({ ok: true, versions: ['2.1.0-1'] });
+    expect(await installed()).toEqual(['2.0.0', '2.0.0']);
+    expect(stagedNew()).toEqual(PACKAGES.map((p) => `${p}-2.1.0-1.noarch.rpm`));
+
+    const requests = host.repo.requestCount;
+    await host.repo.stop();
+    const upgraded = await run(step('upgrade'));
+    expect(upgraded).toMatchObject({ ok: true, exitCode: 0, versions: ['2.1.0-1'] });
+    expect(await installed()).toEqual(['2.1.0', '2.1.0']);
+    expect(host.repo.requestCount).toBe(requests);
+  });
+
+  it('refuses to upgrade what was not staged, with the repository up or down, and keeps 2.0.0', async () => {
+    await run(step('makecache'));
+
+    const requests = host.repo.requestCount;
+    const whileUp = await run(step('upgrade'));
+    expect(whileUp.error?.code).toBe('STAGED_CACHE_INCOMPLETE');
+    expect(host.repo.requestCount).toBe(requests);
+
+    await host.repo.stop();
+    const whileDown = await run(step('upgrade'));
+    expect(whileDown.error).toEqual({
+      code: 'STAGED_CACHE_INCOMPLETE',
+      message:
+        'yum upgrade needs packages that are not in the cache; nothing was installed (run the download phase first, or again if the repository changed since)',
+    });
+    expect(await installed()).toEqual(['2.0.0', '2.0.0']);
+    expect(stagedNew()).toEqual([]);
+  });
+});
+
+describe('dnf step on a host whose repository never answered', () => {
+  const listKcm: DnfStep = {
+    ...stepBase('dnf-list'),
+    type: 'dnf',
+    action: 'listUpdates',
+    packages: KCM,
+    command: 'yum',
+  };
+
+  it('reports an unreachable repository as a failure, not as "no updates"', async () => {
+    const fresh = await createDnfHost();
+    try {
+      await fresh.repo.stop();
+      const ctx = stepContext({ env: fresh.env });
+      const result = await dnfExecutor.run(listKcm, ctx);
+      ctx.cleanup();
+      expect(result.ok).toBe(false);
+      expect(result.error?.code).toBe('STEP_FAILED');
+      expect(result.error?.message).toMatch(/^yum list updates failed: /);
+    } finally {
+      await fresh.cleanup();
+    }
+  });
+});
