@@ -1,5 +1,10 @@
 #!/usr/bin/env node
 'use strict';
+// A reader that closes early (`convoy status | head`) is not an error worth a stack trace.
+process.stdout.on('error', (err) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 require('../dist/agent/cli/main.js')
   .main(process.argv.slice(2))
   .catch((err) => {

@@ -8,6 +8,7 @@ import { CONVOY_VERSION } from '../../shared/version';
 import { Agent } from '../agent';
 import { CONFIG_FILE, loadAgentConfig } from '../config';
 import { readAgentKey } from '../identity';
+import { registerPhaseRun } from './phase-run';
 
 interface EnrollFlags {
   controller: string;
@@ -68,6 +69,7 @@ export function buildProgram(): Command {
         fail(err);
       }
     });
+  registerPhaseRun(program, fail);
   return program;
 }
 

@@ -1,0 +1,122 @@
+/**
+ * The work behind `convoy-agent phase run` (see ./phase-run): loaded only when that command
+ * runs, so the daemon never pays for the recipe compiler and the step executors.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { formatDuration } from '../../shared/duration';
+import { ConvoyError } from '../../shared/errors';
+import { createLogger } from '../../shared/logger';
+import { compileRecipe } from '../../shared/recipe/compile';
+import { PHASES, type PhaseName, type Recipe } from '../../shared/recipe/types';
+import { execOnHost } from '../host/exec';
+import { PhaseJournal } from '../phase/journal';
+import { runPhase, type PhaseOutcome, type StepRecord } from '../phase/runner';
+import { loadSecretsFile, secretsFromMap } from '../secrets';
+import { STEP_REGISTRY } from '../steps';
+
+export interface PhaseRunFlags {
+  recipe: string;
+  phase: string;
+  dryRun?: boolean;
+  var: string[];
+  role: string[];
+  stateDir: string;
+  secrets?: string;
+  json?: boolean;
+}
+
+export async function runLocalPhase(flags: PhaseRunFlags): Promise<PhaseOutcome> {
+  if (!(PHASES as readonly string[]).includes(flags.phase)) {
+    throw new ConvoyError(
+      'INVALID_ARGUMENT',
+      `--phase ${JSON.stringify(flags.phase)}: use one of ${PHASES.join(', ')}`,
+    );
+  }
+  const file = path.resolve(flags.recipe);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new ConvoyError('INVALID_ARGUMENT', `--recipe ${file}: cannot read it`);
+  }
+  const recipe = compileRecipe(text, file);
+  const vars = phaseVars(recipe, flags.var);
+  const stateDir = path.resolve(flags.stateDir);
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const log = createLogger(
+    { sink: (line) => process.stderr.write(line), level: 'warn' },
+    { component: 'phase' },
+  );
+  const secrets = flags.secrets === undefined ? secretsFromMap(new Map()) : loadSecretsFile(flags.secrets);
+  const human = flags.json !== true;
+  const outcome = await runPhase(
+    { recipe, phase: flags.phase as PhaseName, roles: flags.role, vars, dryRun: flags.dryRun === true },
+    {
+      registry: STEP_REGISTRY,
+      journal: PhaseJournal.open(stateDir),
+      context: { secrets, exec: execOnHost, env: {}, stateDir, releaseKeys: [], log, now: Date.now },
+      log,
+      onStep: (e) => {
+        if (human && e.phase === 'start')
+          process.stdout.write(`▶ ${e.step.id} (${e.step.type})  ${e.step.source}\n`);
+        if (human && e.phase === 'end' && e.record !== undefined)
+          process.stdout.write(resultLine(e.record) + '\n');
+      },
+    },
+  );
+  if (human) printSummary(outcome);
+  return outcome;
+}
+
+/** `--var target=X` and `installed=Y` are top-level; anything else is a recipe var. */
+export function phaseVars(recipe: Recipe, pairs: readonly string[]): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const [k, v] of Object.entries(recipe.vars)) vars[`var.${k}`] = v;
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0)
+      throw new ConvoyError('INVALID_ARGUMENT', `--var ${JSON.stringify(pair)}: must look like name=value`);
+    const name = pair.slice(0, eq);
+    const value = pair.slice(eq + 1);
+    if (name === 'target' || name === 'installed') vars[name] = value;
+    else if (Object.prototype.hasOwnProperty.call(recipe.vars, name)) vars[`var.${name}`] = value;
+    else
+      throw new ConvoyError(
+        'INVALID_ARGUMENT',
+        `--var ${name}: the recipe declares no such var (it has: ${Object.keys(recipe.vars).join(', ') || 'none'})`,
+      );
+  }
+  return vars;
+}
+
+function resultLine(r: StepRecord): string {
+  const res = r.result;
+  if (res === undefined) return `  - ${r.step.id} ${r.status}`;
+  const took = formatDuration(res.durationMs);
+  if (res.ok) return `  ✓ ${r.step.id} ${took}${r.attempts > 1 ? ` (attempt ${r.attempts})` : ''}`;
+  const tail = res.outputTail
+    .trim()
+    .split('\n')
+    .slice(-5)
+    .map((l) => `    | ${l}`)
+    .join('\n');
+  return `  ✗ ${r.step.id} ${took}: ${res.error?.code ?? 'STEP_FAILED'}: ${res.error?.message ?? ''}${tail ? '\n' + tail : ''}`;
+}
+
+function printSummary(outcome: PhaseOutcome): void {
+  if (outcome.resumed !== undefined) process.stdout.write(`resumed: ${outcome.resumed.reason}\n`);
+  for (const r of outcome.steps) {
+    if (r.status === 'dry-run')
+      process.stdout.write(`would run ${r.step.id} (${r.step.type}): ${JSON.stringify(stepParams(r))}\n`);
+    else if (r.status === 'skipped') process.stdout.write(`skip ${r.step.id}: not for this host's roles\n`);
+    else if (r.status === 'done-before') process.stdout.write(`done before ${r.step.id}\n`);
+  }
+  const ran = outcome.steps.filter((r) => r.status === 'ran').length;
+  process.stdout.write(`phase ${outcome.phase}: ${outcome.ok ? 'ok' : 'FAILED'} (${ran} step(s) run)\n`);
+}
+
+function stepParams(r: StepRecord): Record<string, unknown> {
+  const { id: _id, type: _type, source: _source, ...params } = r.step;
+  return params;
+}

@@ -1,0 +1,41 @@
+/**
+ * `convoy-agent phase run`: run one phase of a recipe on this machine, no controller needed.
+ * For recipe authors: `--dry-run` prints every step with its variables substituted and runs
+ * nothing. Exit 0 when the phase succeeded, 1 when a step failed, 2 for a usage error.
+ */
+import type { Command } from 'commander';
+import { PHASES } from '../../shared/recipe/types';
+import type { PhaseRunFlags } from './local-phase';
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+export function registerPhaseRun(program: Command, fail: (err: unknown) => void): void {
+  const phase = program.command('phase').description('run recipe phases locally (for recipe authors)');
+  phase
+    .command('run')
+    .description('run one phase of a recipe on this machine and print each step and its result')
+    .requiredOption('--recipe <file>', 'the recipe YAML file')
+    .requiredOption('--phase <name>', `one of ${PHASES.join(', ')}`)
+    .option('--dry-run', 'print the steps with variables substituted; run nothing')
+    .option(
+      '--var <k=v>',
+      'a variable: target=4.1.2, installed=4.0.5, or a recipe var (repeatable)',
+      collect,
+      [],
+    )
+    .option('--role <role>', "this host's role, for `when` conditions (repeatable)", collect, [])
+    .option('--state-dir <dir>', 'where the phase journal, staging and backups live', '.convoy-phase')
+    .option('--secrets <file>', 'root-only JSON file of secret values, by name')
+    .option('--json', 'print the outcome as JSON')
+    .action(async (flags: PhaseRunFlags) => {
+      try {
+        // Loaded here only: the daemon never needs the recipe compiler or the step executors.
+        const { runLocalPhase } = await import('./local-phase');
+        const outcome = await runLocalPhase(flags);
+        if (flags.json === true) process.stdout.write(JSON.stringify(outcome, null, 2) + '\n');
+        if (!outcome.ok) process.exitCode = 1;
+      } catch (err) {
+        fail(err);
+      }
+    });
+}

@@ -1,0 +1,193 @@
+/**
+ * Runs one phase of a recipe on this host: selects the steps for the host's roles, substitutes
+ * variables, and runs each step through its executor with its timeout and retries, journaling
+ * before and after every step. The first failed step ends the phase.
+ *
+ *   begin ──▶ for each step: enter ─▶ run (attempt 1..1+retries) ─▶ leave ──▶ finish
+ *                                  └─ crash here: the journal names the step (see resume table)
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../../shared/logger';
+import { interpolateStep } from '../../shared/recipe/interpolate';
+import type { PhaseName, Recipe, Step } from '../../shared/recipe/types';
+import type { StepContext, StepExecutor, StepResult } from '../steps/step';
+import { maskSecrets } from '../steps/mask';
+import type { PhaseJournal } from './journal';
+import { decideResume, type ResumeDecision } from './resume';
+
+export type StepRegistry = ReadonlyMap<string, StepExecutor>;
+
+export interface PhaseRequest {
+  readonly recipe: Recipe;
+  readonly phase: PhaseName;
+  /** The host's roles (label `role`); decides `when` conditions. */
+  readonly roles: readonly string[];
+  /** `target`, `installed`, `var.NAME` (recipe defaults already merged with overrides). */
+  readonly vars: Readonly<Record<string, string>>;
+  /** Stable across a retry of the same intent, so that completed steps are not run again. */
+  readonly runId?: string;
+  readonly dryRun?: boolean;
+}
+
+export interface StepRecord {
+  readonly step: Step;
+  /** `skipped`: its `when` did not match; `done-before`: completed by an earlier attempt of this run. */
+  readonly status: 'ran' | 'skipped' | 'done-before' | 'dry-run';
+  readonly result?: StepResult;
+  readonly attempts: number;
+}
+
+export interface PhaseOutcome {
+  readonly runId: string;
+  readonly phase: PhaseName;
+  readonly ok: boolean;
+  readonly steps: readonly StepRecord[];
+  /** Set when the run found an earlier run of this phase interrupted, and what it decided. */
+  readonly resumed?: ResumeDecision;
+}
+
+export interface RunnerDeps {
+  readonly registry: StepRegistry;
+  readonly journal: PhaseJournal;
+  /** Everything a step needs but `vars`, `results` and `signal`, which the runner provides. */
+  readonly context: Omit<StepContext, 'vars' | 'results' | 'signal'>;
+  readonly log: Logger;
+  /** Called as each step starts and ends, for progress output and streaming to the controller. */
+  readonly onStep?: (event: { step: Step; phase: 'start' | 'end'; record?: StepRecord }) => void;
+}
+
+export function stepsFor(recipe: Recipe, phase: PhaseName): readonly Step[] {
+  if (phase === 'finalize') return recipe.phases.finalize?.steps ?? [];
+  return recipe.phases[phase];
+}
+
+export function appliesTo(step: Step, roles: readonly string[]): boolean {
+  const when = step.when;
+  if (when === undefined) return true;
+  if (when.role !== undefined && !when.role.some((r) => roles.includes(r))) return false;
+  if (when.notRole !== undefined && when.notRole.some((r) => roles.includes(r))) return false;
+  return true;
+}
+
+export async function runPhase(req: PhaseRequest, deps: RunnerDeps): Promise<PhaseOutcome> {
+  const steps = stepsFor(req.recipe, req.phase);
+  const interrupted = deps.journal.interrupted();
+  const resumed =
+    interrupted !== null && interrupted.recipe === req.recipe.name && interrupted.phase === req.phase
+      ? decideResume(interrupted, steps, deps.registry)
+      : undefined;
+  const runId = req.runId ?? resumed?.runId ?? randomUUID();
+  if (req.dryRun === true) return dryRun(req, steps, runId);
+  if (resumed?.action === 'rollback') {
+    deps.log.warn('interrupted step must not run again; the phase needs its rollback', {
+      step: resumed.stepId,
+    });
+    return { runId, phase: req.phase, ok: false, steps: [], resumed };
+  }
+  deps.journal.begin(runId, req.recipe.name, req.phase, resumed !== undefined || req.runId !== undefined);
+  const completed = deps.journal.current?.completed ?? {};
+  const results = new Map<string, StepResult>(Object.entries(completed));
+  const records: StepRecord[] = [];
+  for (const step of steps) {
+    const record = await runOneStep(step, req, deps, results);
+    records.push(record);
+    if (record.status === 'ran' && record.result?.ok !== true) {
+      deps.journal.finish('failed');
+      return { runId, phase: req.phase, ok: false, steps: records, resumed };
+    }
+  }
+  deps.journal.finish('succeeded');
+  return { runId, phase: req.phase, ok: true, steps: records, resumed };
+}
+
+async function runOneStep(
+  raw: Step,
+  req: PhaseRequest,
+  deps: RunnerDeps,
+  results: Map<string, StepResult>,
+): Promise<StepRecord> {
+  if (!appliesTo(raw, req.roles)) return { step: raw, status: 'skipped', attempts: 0 };
+  const earlier = results.get(raw.id);
+  if (earlier?.ok === true) return { step: raw, status: 'done-before', result: earlier, attempts: 0 };
+  const ready = substituted(raw, req.vars);
+  if ('error' in ready) return { step: raw, status: 'ran', result: ready.error, attempts: 0 };
+  const step = ready.step;
+  const executor = deps.registry.get(step.type);
+  if (executor === undefined) throw new Error(`no executor registered for step type ${step.type}`);
+  deps.onStep?.({ step, phase: 'start' });
+  let result: StepResult | undefined;
+  let attempt = 0;
+  while (attempt <= step.retries && result?.ok !== true) {
+    attempt += 1;
+    deps.journal.enter(step.id, attempt, deps.context.now());
+    result = await attemptStep(step, executor, req, deps, results);
+    deps.journal.leave(step.id, result);
+    if (!result.ok) deps.log.warn('step failed', { step: step.id, attempt, code: result.error?.code });
+  }
+  const final = result as StepResult;
+  results.set(step.id, final);
+  const record: StepRecord = { step, status: 'ran', result: final, attempts: attempt };
+  deps.onStep?.({ step, phase: 'end', record });
+  return record;
+}
+
+/** One attempt, bounded by the step's timeout; a throw from an executor is a bug, reported as such. */
+async function attemptStep(
+  step: Step,
+  executor: StepExecutor,
+  req: PhaseRequest,
+  deps: RunnerDeps,
+  results: ReadonlyMap<string, StepResult>,
+): Promise<StepResult> {
+  const controller = new AbortController();
+  const started = deps.context.now();
+  const timer = setTimeout(
+    () => controller.abort(new Error(`step timed out after ${step.timeoutMs} ms`)),
+    step.timeoutMs,
+  );
+  try {
+    const ctx: StepContext = { ...deps.context, vars: req.vars, results, signal: controller.signal };
+    return await executor.run(step, ctx);
+  } catch (err) {
+    const message = maskSecrets(
+      err instanceof Error ? err.message : String(err),
+      deps.context.secrets.values(),
+    );
+    const code = controller.signal.aborted ? 'STEP_TIMEOUT' : 'STEP_FAILED';
+    return { ok: false, error: { code, message }, durationMs: deps.context.now() - started, outputTail: '' };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Placeholders are filled in when a step is reached: a phase fails only on a step that runs. */
+function substituted(
+  step: Step,
+  vars: Readonly<Record<string, string>>,
+): { step: Step } | { error: StepResult } {
+  try {
+    return { step: interpolateStep(step, vars) };
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    return {
+      error: {
+        ok: false,
+        error: { code: 'RECIPE_INVALID', message: `${step.id}: ${message}` },
+        durationMs: 0,
+        outputTail: '',
+      },
+    };
+  }
+}
+
+/** Dry runs show each step as it would run; a step whose placeholders have no value shows why. */
+function dryRun(req: PhaseRequest, steps: readonly Step[], runId: string): PhaseOutcome {
+  const records = steps.map((raw): StepRecord => {
+    if (!appliesTo(raw, req.roles)) return { step: raw, status: 'skipped', attempts: 0 };
+    const ready = substituted(raw, req.vars);
+    return 'error' in ready
+      ? { step: raw, status: 'dry-run', result: ready.error, attempts: 0 }
+      : { step: ready.step, status: 'dry-run', attempts: 0 };
+  });
+  return { runId, phase: req.phase, ok: records.every((r) => r.result?.ok !== false), steps: records };
+}
