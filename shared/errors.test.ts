@@ -4,7 +4,9 @@ import { ConvoyError, ERROR_CATALOGUE, isErrorCode } from './errors';
 
 const DOC = readFileSync(path.join(__dirname, '../docs/errors.md'), 'utf8');
 const documented = new Map(
-  [...DOC.matchAll(/^\|\s*`([A-Z_]+)`\s*\|\s*(yes|no)\s*\|/gm)].map((m) => [m[1] ?? '', m[2] === 'yes'] as const),
+  [...DOC.matchAll(/^\|\s*`([A-Z_]+)`\s*\|\s*(yes|no)\s*\|/gm)].map(
+    (m) => [m[1] ?? '', m[2] === 'yes'] as const,
+  ),
 );
 
 describe('error catalogue', () => {
@@ -24,7 +26,12 @@ describe('error catalogue', () => {
   it('carries code, retryable flag, context and cause on ConvoyError', () => {
     const cause = new Error('disk');
     const err = new ConvoyError('CLOCK_SKEW', 'ahead', { hostId: 'h-1' }, { cause });
-    expect(err).toMatchObject({ code: 'CLOCK_SKEW', retryable: true, context: { hostId: 'h-1' }, message: 'ahead' });
+    expect(err).toMatchObject({
+      code: 'CLOCK_SKEW',
+      retryable: true,
+      context: { hostId: 'h-1' },
+      message: 'ahead',
+    });
     expect(err.cause).toBe(cause);
     expect(new ConvoyError('TOKEN_UNKNOWN', 'x').retryable).toBe(false);
   });
