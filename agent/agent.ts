@@ -8,7 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { signEnvelope, verifyEnvelope, type EnvelopePayload } from '../shared/envelope';
 import type { KeyPair } from '../shared/ed25519';
-import type { ErrorCode } from '../shared/errors';
+import { ConvoyError, type ErrorCode } from '../shared/errors';
 import { keyIdOf, signChallenge } from '../shared/keys';
 import type { Logger } from '../shared/logger';
 import { decodeControllerMessage, encodeAgentMessage } from '../proto/stream-codec';
@@ -96,6 +96,8 @@ export class Agent {
       startedAtMs: this.now(),
       journal: this.journal,
       now: this.now,
+      config,
+      log: deps.log,
     };
   }
 
@@ -205,8 +207,34 @@ export class Agent {
     // Journal before acting: after a crash the same envelope is a replay, never a second run.
     this.journal.accept(payload.seq, digest);
     this.deps.log.debug('command accepted', { seq: payload.seq, type: payload.type });
-    const body = await handler(payload.body, this.ctx);
-    this.reply(stream, payload.seq, 'result', { command: payload.type, ...body }, payload.idempotencyKey);
+    const answer = this.answer(
+      stream,
+      payload.seq,
+      payload.type,
+      payload.idempotencyKey,
+      handler(payload.body, this.ctx),
+    );
+    // A phase may run for an hour: it must not hold up pings and status queries behind it.
+    if (!handler.background) await answer;
+  }
+
+  /** Replies with the handler's result, or with a signed refusal naming why it failed. */
+  private async answer(
+    stream: Stream,
+    seq: number,
+    type: string,
+    idempotencyKey: string,
+    work: Promise<Record<string, unknown>>,
+  ): Promise<void> {
+    try {
+      const body = await work;
+      this.reply(this.stream ?? stream, seq, 'result', { command: type, ...body }, idempotencyKey);
+    } catch (err) {
+      const code = err instanceof ConvoyError ? err.code : 'COMMAND_REFUSED';
+      const message = err instanceof Error ? err.message : String(err);
+      this.deps.log.warn('command failed', { seq, type, code, reason: message });
+      this.reply(this.stream ?? stream, seq, 'refusal', { code, message }, idempotencyKey);
+    }
   }
 
   private refuse(stream: Stream, envelope: WireSignedEnvelope, code: ErrorCode, message: string): void {

@@ -32,6 +32,10 @@ export interface AgentConfigFile {
   reconnectMaxMs?: number;
   /** Allowed clock difference with the controller, ms. Default 60000. */
   clockSkewMs?: number;
+  /** Root-only JSON file of secret values by name, for recipe steps. Optional. */
+  secretsFile?: string;
+  /** Ed25519 public keys (`ed25519:<base64>`) allowed to sign release artifacts. Default none. */
+  releaseKeys?: string[];
 }
 
 export interface AgentConfig {
@@ -45,6 +49,8 @@ export interface AgentConfig {
   readonly reconnectInitialMs: number;
   readonly reconnectMaxMs: number;
   readonly clockSkewMs: number;
+  readonly secretsFile: string | undefined;
+  readonly releaseKeys: readonly Uint8Array[];
 }
 
 const KNOWN_FIELDS = new Set([
@@ -57,6 +63,8 @@ const KNOWN_FIELDS = new Set([
   'reconnectInitialMs',
   'reconnectMaxMs',
   'clockSkewMs',
+  'secretsFile',
+  'releaseKeys',
 ]);
 
 /** Reads and compiles a config file; throws CONFIG_INVALID listing every problem. */
@@ -120,6 +128,8 @@ export function compileAgentConfig(text: string, file: string): AgentConfig {
   const reconnectInitialMs = num('reconnectInitialMs', 500, 10, 600_000);
   const reconnectMaxMs = num('reconnectMaxMs', 30_000, 10, 3_600_000);
   const clockSkewMs = num('clockSkewMs', 60_000, 0, 3_600_000);
+  const secretsFile = str('secretsFile', false);
+  const releaseKeys = keyList(fields['releaseKeys'], (message) => problem('releaseKeys', message));
 
   if (
     problems.length > 0 ||
@@ -142,7 +152,24 @@ export function compileAgentConfig(text: string, file: string): AgentConfig {
     reconnectInitialMs,
     reconnectMaxMs: Math.max(reconnectMaxMs, reconnectInitialMs),
     clockSkewMs,
+    secretsFile: secretsFile === undefined ? undefined : path.resolve(path.dirname(file), secretsFile),
+    releaseKeys,
   });
+}
+
+function keyList(value: unknown, problem: (message: string) => void): Uint8Array[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) {
+    problem('must be a list of Ed25519 public keys');
+    return [];
+  }
+  const keys: Uint8Array[] = [];
+  value.forEach((item: unknown, i) => {
+    const key = typeof item === 'string' ? parsePublicKey(item) : null;
+    if (key === null) problem(`[${i}] must be an Ed25519 public key (ed25519:<base64>)`);
+    else keys.push(key);
+  });
+  return keys;
 }
 
 /**

@@ -26,6 +26,7 @@ export const OPERATOR_SERVICE_POLICY: Readonly<Record<string, CallPolicy>> = Obj
   CreateToken: 'operator',
   Ping: 'operator',
   QueryAgent: 'operator',
+  RunPhase: 'operator',
 });
 
 /** Throws naming every method of `service` that has no policy. */

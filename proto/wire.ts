@@ -120,4 +120,43 @@ export interface WireAgentReport {
   pid: number;
   rssBytes: number;
   rttMs: number;
+  phaseJournal: string;
+}
+
+export interface WireRunPhaseRequest {
+  hostId: string;
+  recipeYaml: string;
+  recipeLabel: string;
+  phase: string;
+  vars: Record<string, string>;
+  target: string;
+  installed: string;
+  timeoutMs: number;
+}
+
+export interface WireStepReport {
+  stepId: string;
+  type: string;
+  status: string;
+  attempts: number;
+  ok: boolean;
+  exitCode: number;
+  durationMs: number;
+  outputTail: string;
+  backupId: string;
+  versions: string[];
+  errorCode: string;
+  errorMessage: string;
+}
+
+export interface WirePhaseReport {
+  runId: string;
+  hostId: string;
+  recipe: string;
+  digest: string;
+  phase: string;
+  ok: boolean;
+  resumed: string;
+  steps: WireStepReport[];
+  seq: number;
 }

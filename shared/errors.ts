@@ -60,6 +60,8 @@ export const ERROR_CATALOGUE = {
 
   // Step execution on the agent (agent/steps/).
   /** A step's program exited with a code it does not accept, or a step could not do its work. */
+  /** A phase command arrived while another phase runs on the host: one phase at a time. */
+  PHASE_BUSY: { retryable: true, summary: 'another phase is running on this host' },
   STEP_FAILED: { retryable: false, summary: 'a step failed' },
   /** A step ran out of its time bound and was killed. */
   STEP_TIMEOUT: { retryable: true, summary: 'a step did not finish in time' },

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { CONVOY_VERSION } from '../../shared/version';
 import { registerController } from './commands/controller';
 import { registerHosts } from './commands/hosts';
+import { registerPhase } from './commands/phase';
 import { registerPing } from './commands/ping';
 import { registerRecipe } from './commands/recipe';
 import { registerStatus } from './commands/status';
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerStatus(program);
   registerHosts(program);
   registerPing(program);
+  registerPhase(program);
   registerRecipe(program);
   return program;
 }

@@ -8,6 +8,7 @@ import { labelProblem, matchesSelector, type Labels } from '../../shared/labels'
 import type { Logger } from '../../shared/logger';
 import { CONVOY_VERSION } from '../../shared/version';
 import type {
+  WireRunPhaseRequest,
   WireAgentReport,
   WireControllerInfo,
   WireCreatedToken,
@@ -19,6 +20,7 @@ import type {
 import { createEnrollmentToken } from '../enrollment';
 import type { AgentGateway, DispatchResult } from '../gateway/gateway';
 import { toServiceError, unary } from '../grpc-errors';
+import { runPhaseOnHost } from './run-phase';
 import type { ControllerKey } from '../signing-key';
 import type { HostRecord, Store } from '../store/store';
 
@@ -87,6 +89,9 @@ export function operatorHandlers(deps: OperatorDeps): grpc.UntypedServiceImpleme
       log.info('enrollment token created', { tokenId: issued.tokenId, uses: issued.uses });
       return issued;
     }),
+    RunPhase: unary(log, async (req: WireRunPhaseRequest) =>
+      runPhaseOnHost(deps, await mustHost(req.hostId), req),
+    ),
     QueryAgent: unary(log, async (req: { id: string }) => queryAgent(deps, await mustHost(req.id))),
     Ping: (call: grpc.ServerWritableStream<WirePingRequest, WirePingResult>) => {
       ping(deps, call, selected).catch((err: unknown) => call.emit('error', toServiceError(err, log)));
@@ -134,6 +139,7 @@ async function queryAgent(deps: OperatorDeps, host: HostRecord): Promise<WireAge
     pid: num('pid'),
     rssBytes: num('rssBytes'),
     rttMs: outcome.rttMs,
+    phaseJournal: JSON.stringify(b['phaseJournal'] ?? null),
   };
 }
 

@@ -55,6 +55,38 @@ export const MIGRATIONS: readonly string[] = [
     hash       TEXT NOT NULL
   );
   `,
+  // 2: phase runs (recorded before the command is sent) and the results of their steps.
+  `
+  CREATE TABLE phase_runs (
+    run_id        TEXT PRIMARY KEY,
+    host_id       TEXT NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+    recipe        TEXT NOT NULL,
+    digest        TEXT NOT NULL,
+    phase         TEXT NOT NULL,
+    state         TEXT NOT NULL CHECK (state IN ('sent', 'succeeded', 'failed', 'lost')),
+    seq           INTEGER,
+    resumed_json  TEXT,
+    started_at    INTEGER NOT NULL,
+    finished_at   INTEGER
+  );
+  CREATE INDEX phase_runs_by_host ON phase_runs (host_id, started_at);
+  CREATE TABLE step_results (
+    run_id         TEXT NOT NULL REFERENCES phase_runs(run_id) ON DELETE CASCADE,
+    step_id        TEXT NOT NULL,
+    type           TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    attempts       INTEGER NOT NULL,
+    ok             INTEGER,
+    exit_code      INTEGER,
+    duration_ms    REAL NOT NULL,
+    output_tail    TEXT NOT NULL,
+    backup_id      TEXT,
+    versions_json  TEXT NOT NULL,
+    error_code     TEXT,
+    error_message  TEXT,
+    PRIMARY KEY (run_id, step_id)
+  );
+  `,
 ];
 
 /** Applies pending migrations; refuses a store written by a newer Convoy. */

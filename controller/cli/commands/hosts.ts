@@ -21,8 +21,13 @@ export function registerHosts(program: Command): void {
         const h = await client.call<WireHostView>('GetHost', { id });
         const live =
           flags.live === true ? await client.call<WireAgentReport>('QueryAgent', { id }) : undefined;
-        if (flags.json === true)
-          return printJson({ ...statusJson(h), ...(live === undefined ? {} : { agent: live }) });
+        if (flags.json === true) {
+          const agent =
+            live === undefined
+              ? {}
+              : { agent: { ...live, phaseJournal: JSON.parse(live.phaseJournal || 'null') as unknown } };
+          return printJson({ ...statusJson(h), ...agent });
+        }
         const rows: [string, string][] = [
           ['id', h.id],
           ['hostname', h.hostname],
@@ -46,6 +51,7 @@ export function registerHosts(program: Command): void {
             ['agent memory', `${(live.rssBytes / 1048576).toFixed(1)} MB RSS`],
             ['agent last seq', String(live.lastSeq)],
             ['round trip', `${live.rttMs.toFixed(1)} ms`],
+            ['phase journal', live.phaseJournal],
           );
         }
         printTable(['FIELD', 'VALUE'], rows);

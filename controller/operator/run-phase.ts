@@ -1,0 +1,140 @@
+/**
+ * RunPhase: compile the recipe, record the run (write-ahead), send the signed `phase` command
+ * to the host's agent, and store every step's result when it answers.
+ */
+import { randomUUID } from 'node:crypto';
+import { sha256Hex } from '../../shared/envelope';
+import { ConvoyError } from '../../shared/errors';
+import { compileRecipeData, RecipeError } from '../../shared/recipe/compile';
+import { placeholderValues } from '../../shared/recipe/interpolate';
+import { readRecipeYaml } from '../../shared/recipe/yaml-source';
+import { PHASES, type PhaseName, type Recipe } from '../../shared/recipe/types';
+import type { WirePhaseReport, WireRunPhaseRequest, WireStepReport } from '../../proto/wire';
+import { recordPhaseRunEnd, recordPhaseRunStart } from '../store/phase-runs';
+import type { HostRecord } from '../store/store';
+import type { OperatorDeps } from './handlers';
+
+const MAX_PHASE_TIMEOUT_MS = 24 * 3_600_000;
+
+export async function runPhaseOnHost(
+  deps: OperatorDeps,
+  host: HostRecord,
+  req: WireRunPhaseRequest,
+): Promise<WirePhaseReport> {
+  if (!(PHASES as readonly string[]).includes(req.phase)) {
+    throw new ConvoyError(
+      'INVALID_ARGUMENT',
+      `phase ${JSON.stringify(req.phase)}: use one of ${PHASES.join(', ')}`,
+      { field: 'phase' },
+    );
+  }
+  const phase = req.phase as PhaseName;
+  const label = req.recipeLabel || 'recipe';
+  const source = readRecipeYaml(req.recipeYaml);
+  if (source.data === undefined) throw new RecipeError(label, source.problems);
+  const recipe = compileRecipeData(source.data, label, source.problems);
+  const unknownVar = Object.keys(req.vars).find((k) => !Object.prototype.hasOwnProperty.call(recipe.vars, k));
+  if (unknownVar !== undefined) {
+    throw new ConvoyError(
+      'INVALID_ARGUMENT',
+      `var ${JSON.stringify(unknownVar)}: ${recipe.name} declares no such var`,
+      { field: 'vars' },
+    );
+  }
+  const versions = {
+    ...(req.target ? { target: req.target } : {}),
+    ...(req.installed ? { installed: req.installed } : {}),
+  };
+  const vars = placeholderValues(recipe, versions, req.vars);
+  const digest = sha256Hex(Buffer.from(JSON.stringify(source.data)));
+  const runId = randomUUID();
+  const timeoutMs =
+    req.timeoutMs > 0 ? Math.min(req.timeoutMs, MAX_PHASE_TIMEOUT_MS) : phaseBoundMs(recipe, phase);
+  await recordPhaseRunStart(deps.store.db, {
+    runId,
+    hostId: host.id,
+    recipe: recipe.name,
+    digest,
+    phase,
+    nowMs: deps.now(),
+  });
+  const roles = host.labels['role'] === undefined ? [] : [host.labels['role']];
+  const body = { runId, phase, recipe: source.data, digest, vars: { ...vars }, roles };
+  const [answer] = await deps.gateway.dispatch([host], 'phase', body, timeoutMs);
+  const outcome = answer?.outcome;
+  if (outcome === undefined || outcome.outcome !== 'ok') {
+    await recordPhaseRunEnd(deps.store.db, {
+      runId,
+      hostId: host.id,
+      state: 'lost',
+      seq: answer?.seq ?? 0,
+      resumedJson: null,
+      steps: [],
+      nowMs: deps.now(),
+    });
+    if (outcome?.outcome === 'refused')
+      throw new ConvoyError('COMMAND_REFUSED', `${outcome.code}: ${outcome.message}`, { hostId: host.id });
+    throw new ConvoyError(outcome?.code ?? 'HOST_OFFLINE', outcome?.message ?? 'no answer', {
+      hostId: host.id,
+    });
+  }
+  const result = outcome.result.body;
+  const steps = Array.isArray(result['steps']) ? result['steps'].map(stepFromAgent) : [];
+  const ok = result['ok'] === true;
+  const resumed =
+    result['resumed'] === null || result['resumed'] === undefined ? '' : JSON.stringify(result['resumed']);
+  await recordPhaseRunEnd(deps.store.db, {
+    runId,
+    hostId: host.id,
+    state: ok ? 'succeeded' : 'failed',
+    seq: answer?.seq ?? 0,
+    resumedJson: resumed || null,
+    steps,
+    nowMs: deps.now(),
+  });
+  return {
+    runId,
+    hostId: host.id,
+    recipe: recipe.name,
+    digest,
+    phase,
+    ok,
+    resumed,
+    steps,
+    seq: answer?.seq ?? 0,
+  };
+}
+
+/** The longest a phase can legitimately take: every step's timeout times its attempts, plus slack. */
+function phaseBoundMs(recipe: Recipe, phase: PhaseName): number {
+  const steps = phase === 'finalize' ? (recipe.phases.finalize?.steps ?? []) : recipe.phases[phase];
+  const total = steps.reduce((sum, s) => sum + s.timeoutMs * (s.retries + 1), 0);
+  return Math.min(MAX_PHASE_TIMEOUT_MS, total + 30_000);
+}
+
+/** Agent answers are data: every field is checked and bounded before it is stored. */
+function stepFromAgent(value: unknown): WireStepReport {
+  const v = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  const str = (x: unknown, max = 200): string => (typeof x === 'string' ? x.slice(0, max) : '');
+  const num = (x: unknown): number => (typeof x === 'number' && Number.isFinite(x) ? x : 0);
+  const error = (typeof v['error'] === 'object' && v['error'] !== null ? v['error'] : {}) as Record<
+    string,
+    unknown
+  >;
+  return {
+    stepId: str(v['stepId']),
+    type: str(v['type']),
+    status: str(v['status']),
+    attempts: num(v['attempts']),
+    ok: v['ok'] === true,
+    exitCode: typeof v['exitCode'] === 'number' ? v['exitCode'] : -1,
+    durationMs: num(v['durationMs']),
+    outputTail: str(v['outputTail'], 16_384),
+    backupId: str(v['backupId']),
+    versions: Array.isArray(v['versions'])
+      ? v['versions'].filter((x): x is string => typeof x === 'string').slice(0, 100)
+      : [],
+    errorCode: str(error['code']),
+    errorMessage: str(error['message'], 2000),
+  };
+}

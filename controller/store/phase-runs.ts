@@ -1,0 +1,77 @@
+/** Phase runs and their step results: recorded before the command leaves, completed when it answers. */
+import type { WireStepReport } from '../../proto/wire';
+import { appendEvent } from './events';
+import type { Sqlite } from './sqlite';
+
+export interface NewPhaseRun {
+  readonly runId: string;
+  readonly hostId: string;
+  readonly recipe: string;
+  readonly digest: string;
+  readonly phase: string;
+  readonly nowMs: number;
+}
+
+/** Write-ahead: the intent to run a phase is durable before anything is sent. */
+export async function recordPhaseRunStart(db: Sqlite, run: NewPhaseRun): Promise<void> {
+  await db.write(async (tx) => {
+    await tx.run(
+      `INSERT INTO phase_runs (run_id, host_id, recipe, digest, phase, state, started_at) VALUES (?, ?, ?, ?, ?, 'sent', ?)`,
+      [run.runId, run.hostId, run.recipe, run.digest, run.phase, run.nowMs],
+    );
+    await appendEvent(tx, {
+      at: run.nowMs,
+      actor: 'operator',
+      kind: 'phase.sent',
+      hostId: run.hostId,
+      data: { runId: run.runId, recipe: run.recipe, phase: run.phase, digest: run.digest },
+    });
+  });
+}
+
+export interface PhaseRunEnd {
+  readonly runId: string;
+  readonly hostId: string;
+  readonly state: 'succeeded' | 'failed' | 'lost';
+  readonly seq: number;
+  readonly resumedJson: string | null;
+  readonly steps: readonly WireStepReport[];
+  readonly nowMs: number;
+}
+
+export async function recordPhaseRunEnd(db: Sqlite, end: PhaseRunEnd): Promise<void> {
+  await db.write(async (tx) => {
+    await tx.run(
+      'UPDATE phase_runs SET state = ?, seq = ?, resumed_json = ?, finished_at = ? WHERE run_id = ?',
+      [end.state, end.seq, end.resumedJson, end.nowMs, end.runId],
+    );
+    for (const s of end.steps) {
+      await tx.run(
+        `INSERT INTO step_results (run_id, step_id, type, status, attempts, ok, exit_code, duration_ms, output_tail,
+           backup_id, versions_json, error_code, error_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [
+          end.runId,
+          s.stepId,
+          s.type,
+          s.status,
+          s.attempts,
+          s.status === 'ran' ? (s.ok ? 1 : 0) : null,
+          s.exitCode < 0 ? null : s.exitCode,
+          s.durationMs,
+          s.outputTail,
+          s.backupId || null,
+          JSON.stringify(s.versions),
+          s.errorCode || null,
+          s.errorMessage || null,
+        ],
+      );
+    }
+    await appendEvent(tx, {
+      at: end.nowMs,
+      actor: `agent:${end.hostId}`,
+      kind: `phase.${end.state}`,
+      hostId: end.hostId,
+      data: { runId: end.runId, seq: end.seq },
+    });
+  });
+}

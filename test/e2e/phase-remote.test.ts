@@ -1,0 +1,188 @@
+/**
+ * A phase run through the controller: the signed `phase` command reaches the agent process,
+ * which compiles the recipe again, runs it with its journal and answers with every step's
+ * result; the controller stores the run before sending and the step results after.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import sqlite3 from 'sqlite3';
+import { TestFleet } from '../helpers/fleet';
+import { CONVOY_BIN, runAsync } from '../helpers/processes';
+import { waitFor } from '../helpers/wait';
+
+jest.setTimeout(60_000);
+
+function query<T>(stateDir: string, sql: string, params: unknown[] = []): Promise<T[]> {
+  return new Promise((resolve, reject) => {
+    const db = new sqlite3.Database(path.join(stateDir, 'convoy.db'), sqlite3.OPEN_READONLY, (e) => {
+      if (e) return reject(e);
+      db.all(sql, params, (err, rows) => {
+        db.close();
+        if (err) reject(err);
+        else resolve(rows as T[]);
+      });
+    });
+  });
+}
+
+describe('phase run through the controller', () => {
+  const fleet = new TestFleet();
+  let hostId = '';
+  let work = '';
+  let recipeFile = '';
+
+  beforeAll(async () => {
+    await fleet.startController();
+    hostId = fleet.enrollOk('a', fleet.createToken('--labels', 'role=core'));
+    fleet.startAgent('a');
+    await fleet.waitOnline(1);
+    work = path.join(fleet.root, 'work');
+    recipeFile = path.join(fleet.root, 'demo.yaml');
+    const log = path.join(fleet.root, 'ran.log');
+    writeFileSync(
+      recipeFile,
+      `name: demo
+description: remote phase test
+versions: { installed: { argv: [/bin/true], pattern: '(.*)' } }
+vars: { dir: /nonexistent }
+phases:
+  upgrade:
+    - { id: mark, type: exec, source: test, argv: ['/bin/sh', '-c', 'mkdir -p {{var.dir}} && echo {{target}} > {{var.dir}}/version && echo mark >> ${log}'] }
+    - { id: core-only, type: exec, source: test, when: { role: core }, argv: ['/bin/sh', '-c', 'echo core >> ${log}'] }
+  verify:
+    - { id: broken, type: exec, source: test, argv: ['/bin/sh', '-c', 'echo not healthy; exit 7'] }
+  download:
+    - { id: slow, type: exec, source: test, argv: ['/bin/sh', '-c', 'while [ ! -e ${fleet.root}/go ]; do sleep 0.1; done'] }
+`,
+    );
+  });
+
+  afterAll(async () => {
+    await fleet.stop();
+  });
+
+  it('runs the phase on the agent and stores the run and every step result', async () => {
+    const r = fleet.cli(
+      'phase',
+      'run',
+      '--host',
+      hostId,
+      '--recipe',
+      recipeFile,
+      '--phase',
+      'upgrade',
+      '--target',
+      '2.0.0',
+      '--var',
+      `dir=${work}`,
+      '--json',
+    );
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as {
+      ok: boolean;
+      runId: string;
+      steps: { stepId: string; status: string; ok: boolean }[];
+    };
+    expect(report.ok).toBe(true);
+    expect(report.steps.map((s) => [s.stepId, s.status, s.ok])).toEqual([
+      ['mark', 'ran', true],
+      ['core-only', 'ran', true],
+    ]);
+    expect(readFileSync(path.join(work, 'version'), 'utf8').trim()).toBe('2.0.0');
+    const runs = await query<{ state: string; host_id: string; phase: string }>(
+      fleet.stateDir,
+      'SELECT * FROM phase_runs WHERE run_id = ?',
+      [report.runId],
+    );
+    expect(runs).toEqual([
+      expect.objectContaining({ state: 'succeeded', host_id: hostId, phase: 'upgrade' }),
+    ]);
+    const steps = await query<{ step_id: string; ok: number; exit_code: number }>(
+      fleet.stateDir,
+      'SELECT step_id, ok, exit_code FROM step_results WHERE run_id = ? ORDER BY step_id',
+      [report.runId],
+    );
+    expect(steps).toEqual([
+      { step_id: 'core-only', ok: 1, exit_code: 0 },
+      { step_id: 'mark', ok: 1, exit_code: 0 },
+    ]);
+  });
+
+  it('reports a failed step with its code, exit code and output, and exits 1', async () => {
+    const r = fleet.cli('phase', 'run', '--host', hostId, '--recipe', recipeFile, '--phase', 'verify');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/✗ broken \(exec\) .*STEP_FAILED/);
+    expect(r.stdout).toContain('not healthy');
+    const rows = await query<{ error_code: string; exit_code: number; output_tail: string }>(
+      fleet.stateDir,
+      "SELECT error_code, exit_code, output_tail FROM step_results WHERE step_id = 'broken'",
+    );
+    expect(rows).toEqual([expect.objectContaining({ error_code: 'STEP_FAILED', exit_code: 7 })]);
+    expect(rows[0]?.output_tail).toContain('not healthy');
+  });
+
+  it('keeps answering pings during a long phase, and refuses a second phase meanwhile', async () => {
+    const long = runAsync(CONVOY_BIN, [
+      'phase',
+      'run',
+      '--host',
+      hostId,
+      '--recipe',
+      recipeFile,
+      '--phase',
+      'download',
+      '--state-dir',
+      fleet.stateDir,
+    ]);
+    await waitFor('the long phase to start', async () => {
+      const runs = await query<{ n: number }>(
+        fleet.stateDir,
+        "SELECT COUNT(*) AS n FROM phase_runs WHERE phase = 'download'",
+      );
+      return (runs[0]?.n ?? 0) > 0;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const ping = fleet.cliJson<{ ok: number }>('ping', '--timeout', '3s');
+    expect(ping.ok).toBe(1);
+    const live = fleet.cliJson<{ agent: { phaseJournal: { phase: string; state: string; step: string } } }>(
+      'hosts',
+      'show',
+      hostId,
+      '--live',
+    );
+    expect(live.agent.phaseJournal).toMatchObject({ phase: 'download', state: 'running', step: 'slow' });
+    const second = fleet.cli(
+      'phase',
+      'run',
+      '--host',
+      hostId,
+      '--recipe',
+      recipeFile,
+      '--phase',
+      'upgrade',
+      '--var',
+      `dir=${work}`,
+    );
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain('PHASE_BUSY');
+    writeFileSync(path.join(fleet.root, 'go'), '');
+    const done = await long;
+    expect(done.code).toBe(0);
+    expect(done.stdout).toContain('demo download on');
+  });
+
+  it('refuses a recipe with problems before anything is sent', async () => {
+    const bad = path.join(fleet.root, 'bad.yaml');
+    writeFileSync(bad, 'name: bad\nphases: { upgrade: [ { id: x, type: teleport, source: s } ] }\n');
+    const before = await query<{ n: number }>(fleet.stateDir, 'SELECT COUNT(*) AS n FROM phase_runs');
+    const r = fleet.cli('phase', 'run', '--host', hostId, '--recipe', bad, '--phase', 'upgrade');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('RECIPE_INVALID');
+    expect(r.stderr).toContain('phases.upgrade[0].type');
+    expect(await query<{ n: number }>(fleet.stateDir, 'SELECT COUNT(*) AS n FROM phase_runs')).toEqual(
+      before,
+    );
+    expect(existsSync(path.join(fleet.agentDir('a'), 'phase', 'staging', 'x'))).toBe(false);
+  });
+});
