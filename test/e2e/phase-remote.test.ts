@@ -172,6 +172,49 @@ phases:
     expect(done.stdout).toContain('demo download on');
   });
 
+  it('keeps a secret given on stdin out of the output, the store (WAL included) and the logs', async () => {
+    const canary = `canary-${process.pid}-Zx81`;
+    const secretsFile = path.join(fleet.root, 'secrets.json');
+    writeFileSync(secretsFile, JSON.stringify({ dbPassword: canary }), { mode: 0o600 });
+    const configFile = path.join(fleet.agentDir('s'), 'agent.yaml');
+    const sid = fleet.enrollOk('s', fleet.createToken('--labels', 'role=secret-test'));
+    const config = JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
+    writeFileSync(configFile, JSON.stringify({ ...config, secretsFile }), { mode: 0o600 });
+    const agent = fleet.startAgent('s');
+    await fleet.waitHost(sid, true);
+    const recipe = path.join(fleet.root, 'secret.yaml');
+    writeFileSync(
+      recipe,
+      `name: secretive
+description: uses a secret
+versions: { installed: { argv: [/bin/true], pattern: '(.*)' } }
+secrets: [dbPassword]
+phases:
+  upgrade:
+    - { id: leak-attempt, type: exec, source: test, stdinSecret: dbPassword, argv: ['/bin/sh', '-c', 'read p; echo "got $p"; echo "err $p" >&2; exit 3'] }
+`,
+    );
+    const r = fleet.cli('phase', 'run', '--host', sid, '--recipe', recipe, '--phase', 'upgrade', '--json');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('got [redacted]');
+    const everything = [
+      r.stdout,
+      r.stderr,
+      agent.stderr,
+      fleet.controller?.stderr ?? '',
+      JSON.stringify(await query(fleet.stateDir, 'SELECT * FROM step_results')),
+      JSON.stringify(await query(fleet.stateDir, 'SELECT result_json FROM commands')),
+      JSON.stringify(await query(fleet.stateDir, 'SELECT * FROM events')),
+    ].join('\n');
+    expect(everything).not.toContain(canary);
+    for (const file of ['convoy.db', 'convoy.db-wal']) {
+      const bytes = existsSync(path.join(fleet.stateDir, file))
+        ? readFileSync(path.join(fleet.stateDir, file))
+        : Buffer.alloc(0);
+      expect(bytes.includes(Buffer.from(canary))).toBe(false);
+    }
+  });
+
   it('refuses a recipe with problems before anything is sent', async () => {
     const bad = path.join(fleet.root, 'bad.yaml');
     writeFileSync(bad, 'name: bad\nphases: { upgrade: [ { id: x, type: teleport, source: s } ] }\n');
