@@ -61,6 +61,12 @@ export function stepsFor(recipe: Recipe, phase: PhaseName): readonly Step[] {
   return recipe.phases[phase];
 }
 
+/** `finalize` names the one role whose host runs it; any other host skips its steps. */
+function hostRunsPhase(req: PhaseRequest): boolean {
+  const role = req.phase === 'finalize' ? req.recipe.phases.finalize?.role : undefined;
+  return role === undefined || req.roles.includes(role);
+}
+
 export function appliesTo(step: Step, roles: readonly string[]): boolean {
   const when = step.when;
   if (when === undefined) return true;
@@ -106,7 +112,7 @@ async function runOneStep(
   deps: RunnerDeps,
   results: Map<string, StepResult>,
 ): Promise<StepRecord> {
-  if (!appliesTo(raw, req.roles)) return { step: raw, status: 'skipped', attempts: 0 };
+  if (!hostRunsPhase(req) || !appliesTo(raw, req.roles)) return { step: raw, status: 'skipped', attempts: 0 };
   const earlier = results.get(raw.id);
   if (earlier?.ok === true) return { step: raw, status: 'done-before', result: earlier, attempts: 0 };
   const ready = substituted(raw, req.vars);
@@ -183,7 +189,8 @@ function substituted(
 /** Dry runs show each step as it would run; a step whose placeholders have no value shows why. */
 function dryRun(req: PhaseRequest, steps: readonly Step[], runId: string): PhaseOutcome {
   const records = steps.map((raw): StepRecord => {
-    if (!appliesTo(raw, req.roles)) return { step: raw, status: 'skipped', attempts: 0 };
+    if (!hostRunsPhase(req) || !appliesTo(raw, req.roles))
+      return { step: raw, status: 'skipped', attempts: 0 };
     const ready = substituted(raw, req.vars);
     return 'error' in ready
       ? { step: raw, status: 'dry-run', result: ready.error, attempts: 0 }
