@@ -132,6 +132,7 @@ export interface WireRunPhaseRequest {
   target: string;
   installed: string;
   timeoutMs: number;
+  runId: string;
 }
 
 export interface WireStepReport {
@@ -159,4 +160,5 @@ export interface WirePhaseReport {
   resumed: string;
   steps: WireStepReport[];
   seq: number;
+  phaseRunId: string;
 }

@@ -27,7 +27,15 @@ export interface JournalEntry {
   } | null;
   /** `running` until the phase ends; then how it ended. */
   readonly state: 'running' | 'succeeded' | 'failed';
+  /**
+   * Completed steps of recent earlier runs, output dropped, so that a later phase of the same run
+   * (a rollback after another run came between) still finds the backup its upgrade took.
+   */
+  readonly history?: Readonly<Record<string, Readonly<Record<string, StepResult>>>>;
 }
+
+/** Runs remembered in `history`; older ones are forgotten first. */
+const HISTORY_RUNS = 20;
 
 export class PhaseJournal {
   private constructor(
@@ -58,8 +66,15 @@ export class PhaseJournal {
   }
 
   begin(runId: string, recipe: string, phase: PhaseName, keepCompleted: boolean): void {
-    const completed = keepCompleted && this.entry?.runId === runId ? this.entry.completed : {};
-    this.write({ runId, recipe, phase, completed, current: null, state: 'running' });
+    const history = { ...(this.entry?.history ?? {}) };
+    if (this.entry !== null && this.entry.runId !== runId)
+      history[this.entry.runId] = withoutOutput(this.entry.completed);
+    const earlier = this.entry?.runId === runId ? this.entry.completed : history[runId];
+    delete history[runId];
+    const kept = Object.keys(history).slice(-HISTORY_RUNS);
+    const trimmed = Object.fromEntries(kept.map((id) => [id, history[id] ?? {}]));
+    const completed = keepCompleted ? (earlier ?? {}) : {};
+    this.write({ runId, recipe, phase, completed, current: null, state: 'running', history: trimmed });
   }
 
   enter(stepId: string, attempt: number, nowMs: number): void {
@@ -94,4 +109,8 @@ export class PhaseJournal {
     fsyncDir(path.dirname(this.file));
     this.entry = entry;
   }
+}
+
+function withoutOutput(completed: Readonly<Record<string, StepResult>>): Record<string, StepResult> {
+  return Object.fromEntries(Object.entries(completed).map(([id, r]) => [id, { ...r, outputTail: '' }]));
 }

@@ -47,10 +47,17 @@ export async function runPhaseOnHost(
   };
   const vars = placeholderValues(recipe, versions, req.vars);
   const digest = sha256Hex(Buffer.from(JSON.stringify(source.data)));
-  const runId = randomUUID();
+  if (req.runId !== '' && !/^[A-Za-z0-9_-]{1,64}$/.test(req.runId)) {
+    throw new ConvoyError('INVALID_ARGUMENT', 'run id must be 1-64 letters, digits, - or _', {
+      field: 'run_id',
+    });
+  }
+  const runId = req.runId || randomUUID();
+  const phaseRunId = randomUUID();
   const timeoutMs =
     req.timeoutMs > 0 ? Math.min(req.timeoutMs, MAX_PHASE_TIMEOUT_MS) : phaseBoundMs(recipe, phase);
   await recordPhaseRunStart(deps.store.db, {
+    id: phaseRunId,
     runId,
     hostId: host.id,
     recipe: recipe.name,
@@ -64,7 +71,7 @@ export async function runPhaseOnHost(
   const outcome = answer?.outcome;
   if (outcome === undefined || outcome.outcome !== 'ok') {
     await recordPhaseRunEnd(deps.store.db, {
-      runId,
+      id: phaseRunId,
       hostId: host.id,
       state: 'lost',
       seq: answer?.seq ?? 0,
@@ -84,7 +91,7 @@ export async function runPhaseOnHost(
   const resumed =
     result['resumed'] === null || result['resumed'] === undefined ? '' : JSON.stringify(result['resumed']);
   await recordPhaseRunEnd(deps.store.db, {
-    runId,
+    id: phaseRunId,
     hostId: host.id,
     state: ok ? 'succeeded' : 'failed',
     seq: answer?.seq ?? 0,
@@ -102,6 +109,7 @@ export async function runPhaseOnHost(
     resumed,
     steps,
     seq: answer?.seq ?? 0,
+    phaseRunId,
   };
 }
 

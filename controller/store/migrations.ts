@@ -56,9 +56,12 @@ export const MIGRATIONS: readonly string[] = [
   );
   `,
   // 2: phase runs (recorded before the command is sent) and the results of their steps.
+  // `run_id` is the agent's journal run: the phases of one rollout share it, so that a
+  // rollback finds the backup its upgrade took; `id` names one phase command.
   `
   CREATE TABLE phase_runs (
-    run_id        TEXT PRIMARY KEY,
+    id            TEXT PRIMARY KEY,
+    run_id        TEXT NOT NULL,
     host_id       TEXT NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
     recipe        TEXT NOT NULL,
     digest        TEXT NOT NULL,
@@ -70,8 +73,9 @@ export const MIGRATIONS: readonly string[] = [
     finished_at   INTEGER
   );
   CREATE INDEX phase_runs_by_host ON phase_runs (host_id, started_at);
+  CREATE INDEX phase_runs_by_run ON phase_runs (run_id);
   CREATE TABLE step_results (
-    run_id         TEXT NOT NULL REFERENCES phase_runs(run_id) ON DELETE CASCADE,
+    phase_run_id   TEXT NOT NULL REFERENCES phase_runs(id) ON DELETE CASCADE,
     step_id        TEXT NOT NULL,
     type           TEXT NOT NULL,
     status         TEXT NOT NULL,
@@ -84,7 +88,7 @@ export const MIGRATIONS: readonly string[] = [
     versions_json  TEXT NOT NULL,
     error_code     TEXT,
     error_message  TEXT,
-    PRIMARY KEY (run_id, step_id)
+    PRIMARY KEY (phase_run_id, step_id)
   );
   `,
 ];

@@ -4,6 +4,9 @@ import { appendEvent } from './events';
 import type { Sqlite } from './sqlite';
 
 export interface NewPhaseRun {
+  /** This phase command. */
+  readonly id: string;
+  /** The agent's journal run, shared by the phases of one rollout. */
   readonly runId: string;
   readonly hostId: string;
   readonly recipe: string;
@@ -16,21 +19,28 @@ export interface NewPhaseRun {
 export async function recordPhaseRunStart(db: Sqlite, run: NewPhaseRun): Promise<void> {
   await db.write(async (tx) => {
     await tx.run(
-      `INSERT INTO phase_runs (run_id, host_id, recipe, digest, phase, state, started_at) VALUES (?, ?, ?, ?, ?, 'sent', ?)`,
-      [run.runId, run.hostId, run.recipe, run.digest, run.phase, run.nowMs],
+      `INSERT INTO phase_runs (id, run_id, host_id, recipe, digest, phase, state, started_at)
+         VALUES (?, ?, ?, ?, ?, ?, 'sent', ?)`,
+      [run.id, run.runId, run.hostId, run.recipe, run.digest, run.phase, run.nowMs],
     );
     await appendEvent(tx, {
       at: run.nowMs,
       actor: 'operator',
       kind: 'phase.sent',
       hostId: run.hostId,
-      data: { runId: run.runId, recipe: run.recipe, phase: run.phase, digest: run.digest },
+      data: {
+        phaseRunId: run.id,
+        runId: run.runId,
+        recipe: run.recipe,
+        phase: run.phase,
+        digest: run.digest,
+      },
     });
   });
 }
 
 export interface PhaseRunEnd {
-  readonly runId: string;
+  readonly id: string;
   readonly hostId: string;
   readonly state: 'succeeded' | 'failed' | 'lost';
   readonly seq: number;
@@ -41,16 +51,19 @@ export interface PhaseRunEnd {
 
 export async function recordPhaseRunEnd(db: Sqlite, end: PhaseRunEnd): Promise<void> {
   await db.write(async (tx) => {
-    await tx.run(
-      'UPDATE phase_runs SET state = ?, seq = ?, resumed_json = ?, finished_at = ? WHERE run_id = ?',
-      [end.state, end.seq, end.resumedJson, end.nowMs, end.runId],
-    );
+    await tx.run('UPDATE phase_runs SET state = ?, seq = ?, resumed_json = ?, finished_at = ? WHERE id = ?', [
+      end.state,
+      end.seq,
+      end.resumedJson,
+      end.nowMs,
+      end.id,
+    ]);
     for (const s of end.steps) {
       await tx.run(
-        `INSERT INTO step_results (run_id, step_id, type, status, attempts, ok, exit_code, duration_ms, output_tail,
+        `INSERT INTO step_results (phase_run_id, step_id, type, status, attempts, ok, exit_code, duration_ms, output_tail,
            backup_id, versions_json, error_code, error_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         [
-          end.runId,
+          end.id,
           s.stepId,
           s.type,
           s.status,
@@ -71,7 +84,7 @@ export async function recordPhaseRunEnd(db: Sqlite, end: PhaseRunEnd): Promise<v
       actor: `agent:${end.hostId}`,
       kind: `phase.${end.state}`,
       hostId: end.hostId,
-      data: { runId: end.runId, seq: end.seq },
+      data: { phaseRunId: end.id, seq: end.seq },
     });
   });
 }

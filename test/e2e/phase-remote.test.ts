@@ -3,6 +3,7 @@
  * which compiles the recipe again, runs it with its journal and answers with every step's
  * result; the controller stores the run before sending and the step results after.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import sqlite3 from 'sqlite3';
@@ -82,6 +83,7 @@ phases:
     const report = JSON.parse(r.stdout) as {
       ok: boolean;
       runId: string;
+      phaseRunId: string;
       steps: { stepId: string; status: string; ok: boolean }[];
     };
     expect(report.ok).toBe(true);
@@ -100,8 +102,8 @@ phases:
     ]);
     const steps = await query<{ step_id: string; ok: number; exit_code: number }>(
       fleet.stateDir,
-      'SELECT step_id, ok, exit_code FROM step_results WHERE run_id = ? ORDER BY step_id',
-      [report.runId],
+      'SELECT step_id, ok, exit_code FROM step_results WHERE phase_run_id = ? ORDER BY step_id',
+      [report.phaseRunId],
     );
     expect(steps).toEqual([
       { step_id: 'core-only', ok: 1, exit_code: 0 },
@@ -213,6 +215,55 @@ phases:
         : Buffer.alloc(0);
       expect(bytes.includes(Buffer.from(canary))).toBe(false);
     }
+  });
+
+  it('lets a rollback of the same run restore the backup its upgrade took', () => {
+    const conf = path.join(fleet.root, 'conf');
+    const recipe = path.join(fleet.root, 'backup.yaml');
+    writeFileSync(
+      recipe,
+      `name: backedup
+description: backup then rollback
+versions: { installed: { argv: [/bin/true], pattern: '(.*)' } }
+phases:
+  upgrade:
+    - { id: keep, type: backup, source: test, paths: ['${conf}'], dest: '${fleet.root}/backups' }
+    - { id: change, type: exec, source: test, argv: ['/bin/sh', '-c', 'echo new > ${conf}/app.conf'] }
+  rollback:
+    - { id: put-back, type: restore, source: test, fromStep: keep }
+`,
+    );
+    execFileSync('mkdir', ['-p', conf]);
+    writeFileSync(path.join(conf, 'app.conf'), 'old\n');
+    const up = fleet.cliJson<{ runId: string; ok: boolean; steps: { backupId: string }[] }>(
+      'phase',
+      'run',
+      '--host',
+      hostId,
+      '--recipe',
+      recipe,
+      '--phase',
+      'upgrade',
+    );
+    expect(up.ok).toBe(true);
+    expect(up.steps[0]?.backupId).not.toBe('');
+    expect(readFileSync(path.join(conf, 'app.conf'), 'utf8')).toBe('new\n');
+    const alone = fleet.cli('phase', 'run', '--host', hostId, '--recipe', recipe, '--phase', 'rollback');
+    expect(alone.code).toBe(1); // a new run has no backup to restore
+    const back = fleet.cliJson<{ ok: boolean }>(
+      'phase',
+      'run',
+      '--host',
+      hostId,
+      '--recipe',
+      recipe,
+      '--phase',
+      'rollback',
+      '--run',
+      up.runId,
+    );
+    expect(back.ok).toBe(true);
+    expect(readFileSync(path.join(conf, 'app.conf'), 'utf8')).toBe('old\n');
   });
 
   it('refuses a recipe with problems before anything is sent', async () => {

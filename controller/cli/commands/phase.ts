@@ -17,6 +17,7 @@ interface PhaseFlags extends CommonFlags {
   installed?: string;
   var: string[];
   timeout?: string;
+  run?: string;
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -31,6 +32,7 @@ export function registerPhase(program: Command): void {
     .option('--target <version>', 'the version {{target}} stands for')
     .option('--installed <version>', 'the version {{installed}} stands for')
     .option('--var <k=v>', 'override a recipe var (repeatable)', collect, [])
+    .option('--run <id>', 'continue a run: the run id an earlier phase printed (rollback finds its backup)')
     .option('--timeout <duration>', "how long to wait (default: the sum of the phase's step bounds)")
     .action((flags: PhaseFlags) =>
       withClient(
@@ -83,6 +85,7 @@ function phaseRequest(flags: PhaseFlags): Record<string, unknown> & { timeoutMs:
     target: flags.target ?? '',
     installed: flags.installed ?? '',
     timeoutMs,
+    runId: flags.run ?? '',
   };
 }
 

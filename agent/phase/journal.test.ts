@@ -1,0 +1,46 @@
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PhaseJournal } from './journal';
+
+const ok = (backupId: string) => ({ ok: true, durationMs: 1, outputTail: 'long output', backupId });
+
+describe('phase journal', () => {
+  it('survives reopening and says which step was entered and not left', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'convoy-pj-'));
+    const j = PhaseJournal.open(dir);
+    j.begin('r1', 'demo', 'upgrade', false);
+    j.leave('a', ok('b1'));
+    j.enter('b', 2, 5);
+    expect(PhaseJournal.open(dir).interrupted()).toMatchObject({ runId: 'r1', current: { stepId: 'b', attempt: 2 } });
+  });
+
+  it('keeps an earlier run’s completed steps when another run came between, without their output', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'convoy-pj-'));
+    const j = PhaseJournal.open(dir);
+    j.begin('upgrade-run', 'demo', 'upgrade', false);
+    j.leave('backup', ok('bk-1'));
+    j.finish('succeeded');
+    j.begin('other-run', 'demo', 'check', false);
+    j.finish('succeeded');
+    const again = PhaseJournal.open(dir);
+    again.begin('upgrade-run', 'demo', 'rollback', true);
+    expect(again.current?.completed['backup']).toMatchObject({ ok: true, backupId: 'bk-1', outputTail: '' });
+    again.begin('fresh', 'demo', 'rollback', true);
+    expect(again.current?.completed).toEqual({});
+  });
+
+  it('forgets the oldest runs beyond twenty', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'convoy-pj-'));
+    const j = PhaseJournal.open(dir);
+    for (let i = 0; i < 25; i++) {
+      j.begin(`run-${i}`, 'demo', 'check', false);
+      j.leave('s', ok(`b${i}`));
+    }
+    j.begin('last', 'demo', 'check', false);
+    const history = Object.keys(j.current?.history ?? {});
+    expect(history).toHaveLength(20);
+    expect(history).not.toContain('run-0');
+    expect(history).toContain('run-24');
+  });
+});
