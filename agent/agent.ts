@@ -207,12 +207,14 @@ export class Agent {
     // Journal before acting: after a crash the same envelope is a replay, never a second run.
     this.journal.accept(payload.seq, digest);
     this.deps.log.debug('command accepted', { seq: payload.seq, type: payload.type });
+    const progress = (body: Record<string, unknown>): void =>
+      this.reply(this.stream ?? stream, payload.seq, 'progress', body, randomUUID());
     const answer = this.answer(
       stream,
       payload.seq,
       payload.type,
       payload.idempotencyKey,
-      handler(payload.body, this.ctx),
+      handler(payload.body, this.ctx, progress),
     );
     // A phase may run for an hour: it must not hold up pings and status queries behind it.
     if (!handler.background) await answer;

@@ -18,17 +18,24 @@ export interface CommandContext {
   readonly log: Logger;
 }
 
+/** Sends a signed progress report for the command being handled (long commands only). */
+export type ProgressReporter = (body: Record<string, unknown>) => void;
+
 export interface CommandHandler {
-  (body: Readonly<Record<string, unknown>>, ctx: CommandContext): Promise<Record<string, unknown>>;
+  (
+    body: Readonly<Record<string, unknown>>,
+    ctx: CommandContext,
+    progress: ProgressReporter,
+  ): Promise<Record<string, unknown>>;
   /** Runs without holding up the commands behind it (its answer comes when it is done). */
   readonly background?: boolean;
 }
 
 /** `phase` runs a recipe phase; its code (compiler, step executors) is loaded on first use only. */
 const phase: CommandHandler = Object.assign(
-  async (body: Readonly<Record<string, unknown>>, ctx: CommandContext) => {
+  async (body: Readonly<Record<string, unknown>>, ctx: CommandContext, progress: ProgressReporter) => {
     const { runRemotePhase } = await import('./phase/remote');
-    return runRemotePhase(body, ctx);
+    return runRemotePhase(body, ctx, progress);
   },
   { background: true },
 );

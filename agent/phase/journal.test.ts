@@ -12,7 +12,10 @@ describe('phase journal', () => {
     j.begin('r1', 'demo', 'upgrade', false);
     j.leave('a', ok('b1'));
     j.enter('b', 2, 5);
-    expect(PhaseJournal.open(dir).interrupted()).toMatchObject({ runId: 'r1', current: { stepId: 'b', attempt: 2 } });
+    expect(PhaseJournal.open(dir).interrupted()).toMatchObject({
+      runId: 'r1',
+      current: { stepId: 'b', attempt: 2 },
+    });
   });
 
   it('keeps an earlier run’s completed steps when another run came between, without their output', () => {

@@ -9,7 +9,7 @@ import { sha256Hex } from '../../shared/envelope';
 import { ConvoyError } from '../../shared/errors';
 import { compileRecipeData } from '../../shared/recipe/compile';
 import { PHASES, type PhaseName } from '../../shared/recipe/types';
-import type { CommandContext } from '../commands';
+import type { CommandContext, ProgressReporter } from '../commands';
 import { execOnHost } from '../host/exec';
 import { loadSecretsFile, secretsFromMap } from '../secrets';
 import { STEP_REGISTRY } from '../steps';
@@ -29,6 +29,7 @@ interface PhaseCommand {
 export async function runRemotePhase(
   body: Readonly<Record<string, unknown>>,
   ctx: CommandContext,
+  progress: ProgressReporter,
 ): Promise<Record<string, unknown>> {
   const busy = activeRun();
   if (busy !== undefined)
@@ -63,6 +64,11 @@ export async function runRemotePhase(
           now: ctx.now,
         },
         log,
+        // Each finished step is reported as it ends: the controller stores it at once.
+        onStep: (e) => {
+          if (e.phase === 'end' && e.record !== undefined)
+            progress({ runId: cmd.runId, step: stepReport(e.record) });
+        },
       },
     );
     log.info('phase finished', { ok: outcome.ok });

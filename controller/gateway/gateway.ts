@@ -134,6 +134,7 @@ export class AgentGateway {
     body: Readonly<Record<string, unknown>>,
     timeoutMs: number,
     onResult?: (r: DispatchResult) => void,
+    onProgress?: (hostId: string, body: Readonly<Record<string, unknown>>) => void,
   ): Promise<DispatchResult[]> {
     const results: DispatchResult[] = [];
     const emit = (r: DispatchResult): void => {
@@ -167,7 +168,12 @@ export class AgentGateway {
         const outcome =
           session === undefined
             ? offlineOutcome(cmd.hostId)
-            : await session.send(cmd.seq, envelope, timeoutMs);
+            : await session.send(
+                cmd.seq,
+                envelope,
+                timeoutMs,
+                onProgress && ((b) => onProgress(cmd.hostId, b)),
+              );
         const host = byId.get(cmd.hostId);
         if (host !== undefined) emit({ host, seq: cmd.seq, outcome });
         return { hostId: cmd.hostId, seq: cmd.seq, outcome: outcome.outcome, result: resultOf(outcome) };

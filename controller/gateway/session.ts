@@ -16,7 +16,11 @@ export type CommandOutcome =
   | { readonly outcome: 'refused'; readonly code: string; readonly message: string; readonly rttMs: number }
   | { readonly outcome: 'timeout' | 'offline' | 'error'; readonly code: ErrorCode; readonly message: string };
 
+/** A signed progress report for a command still in flight (a step of a long phase finished). */
+export type ProgressListener = (body: Readonly<Record<string, unknown>>) => void;
+
 interface Pending {
+  readonly onProgress?: ProgressListener;
   readonly startedNs: bigint;
   readonly resolve: (outcome: CommandOutcome) => void;
   readonly timer: NodeJS.Timeout;
@@ -56,6 +60,7 @@ export class AgentSession {
     seq: number,
     envelope: WireSignedEnvelope | { payload: Uint8Array; signature: Uint8Array; keyId: string },
     timeoutMs: number,
+    onProgress?: ProgressListener,
   ): Promise<CommandOutcome> {
     if (this.closed) return Promise.resolve(offline(this.deps.hostId));
     return new Promise((resolve) => {
@@ -63,7 +68,7 @@ export class AgentSession {
         this.pending.delete(seq);
         resolve({ outcome: 'timeout', code: 'COMMAND_TIMEOUT', message: `no answer within ${timeoutMs} ms` });
       }, timeoutMs);
-      this.pending.set(seq, { startedNs: process.hrtime.bigint(), resolve, timer });
+      this.pending.set(seq, { startedNs: process.hrtime.bigint(), resolve, timer, onProgress });
       this.deps.stream.write({ envelope });
     });
   }
@@ -90,6 +95,11 @@ export class AgentSession {
       });
     }
     const waiting = this.pending.get(payload.seq);
+    if (payload.type === 'progress') {
+      // Progress keeps the command in flight; only its result or refusal ends it.
+      if (waiting?.onProgress !== undefined) waiting.onProgress(payload.body);
+      return;
+    }
     if (waiting === undefined) {
       // Only commands still in flight take an answer: an old result replayed is dropped here.
       this.deps.log.warn('agent answer matches no command in flight', {

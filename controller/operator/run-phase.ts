@@ -10,7 +10,7 @@ import { placeholderValues } from '../../shared/recipe/interpolate';
 import { readRecipeYaml } from '../../shared/recipe/yaml-source';
 import { PHASES, type PhaseName, type Recipe } from '../../shared/recipe/types';
 import type { WirePhaseReport, WireRunPhaseRequest, WireStepReport } from '../../proto/wire';
-import { recordPhaseRunEnd, recordPhaseRunStart } from '../store/phase-runs';
+import { recordPhaseRunEnd, recordPhaseRunStart, recordStepResult } from '../store/phase-runs';
 import type { HostRecord } from '../store/store';
 import type { OperatorDeps } from './handlers';
 
@@ -67,7 +67,12 @@ export async function runPhaseOnHost(
   });
   const roles = host.labels['role'] === undefined ? [] : [host.labels['role']];
   const body = { runId, phase, recipe: source.data, digest, vars: { ...vars }, roles };
-  const [answer] = await deps.gateway.dispatch([host], 'phase', body, timeoutMs);
+  const onProgress = (_hostId: string, progress: Readonly<Record<string, unknown>>): void => {
+    recordStepResult(deps.store.db, phaseRunId, stepFromAgent(progress['step'])).catch((err: unknown) =>
+      deps.log.error('could not record a streamed step result', { hostId: host.id, phaseRunId, err }),
+    );
+  };
+  const [answer] = await deps.gateway.dispatch([host], 'phase', body, timeoutMs, undefined, onProgress);
   const outcome = answer?.outcome;
   if (outcome === undefined || outcome.outcome !== 'ok') {
     await recordPhaseRunEnd(deps.store.db, {

@@ -1,7 +1,7 @@
 /** Phase runs and their step results: recorded before the command leaves, completed when it answers. */
 import type { WireStepReport } from '../../proto/wire';
 import { appendEvent } from './events';
-import type { Sqlite } from './sqlite';
+import type { Sqlite, Tx } from './sqlite';
 
 export interface NewPhaseRun {
   /** This phase command. */
@@ -58,27 +58,7 @@ export async function recordPhaseRunEnd(db: Sqlite, end: PhaseRunEnd): Promise<v
       end.nowMs,
       end.id,
     ]);
-    for (const s of end.steps) {
-      await tx.run(
-        `INSERT INTO step_results (phase_run_id, step_id, type, status, attempts, ok, exit_code, duration_ms, output_tail,
-           backup_id, versions_json, error_code, error_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [
-          end.id,
-          s.stepId,
-          s.type,
-          s.status,
-          s.attempts,
-          s.status === 'ran' ? (s.ok ? 1 : 0) : null,
-          s.exitCode < 0 ? null : s.exitCode,
-          s.durationMs,
-          s.outputTail,
-          s.backupId || null,
-          JSON.stringify(s.versions),
-          s.errorCode || null,
-          s.errorMessage || null,
-        ],
-      );
-    }
+    for (const s of end.steps) await insertStepResult(tx, end.id, s);
     await appendEvent(tx, {
       at: end.nowMs,
       actor: `agent:${end.hostId}`,
@@ -87,4 +67,31 @@ export async function recordPhaseRunEnd(db: Sqlite, end: PhaseRunEnd): Promise<v
       data: { phaseRunId: end.id, seq: end.seq },
     });
   });
+}
+
+/** A step result streamed while its phase still runs: durable at once, replaced by the final one. */
+export async function recordStepResult(db: Sqlite, phaseRunId: string, step: WireStepReport): Promise<void> {
+  await db.write((tx) => insertStepResult(tx, phaseRunId, step));
+}
+
+async function insertStepResult(tx: Tx, phaseRunId: string, s: WireStepReport): Promise<void> {
+  await tx.run(
+    `INSERT OR REPLACE INTO step_results (phase_run_id, step_id, type, status, attempts, ok, exit_code, duration_ms, output_tail,
+           backup_id, versions_json, error_code, error_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [
+      phaseRunId,
+      s.stepId,
+      s.type,
+      s.status,
+      s.attempts,
+      s.status === 'ran' ? (s.ok ? 1 : 0) : null,
+      s.exitCode < 0 ? null : s.exitCode,
+      s.durationMs,
+      s.outputTail,
+      s.backupId || null,
+      JSON.stringify(s.versions),
+      s.errorCode || null,
+      s.errorMessage || null,
+    ],
+  );
 }

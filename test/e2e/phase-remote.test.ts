@@ -53,6 +53,7 @@ phases:
   verify:
     - { id: broken, type: exec, source: test, argv: ['/bin/sh', '-c', 'echo not healthy; exit 7'] }
   download:
+    - { id: early, type: exec, source: test, argv: ['/bin/sh', '-c', 'echo staged early'] }
     - { id: slow, type: exec, source: test, argv: ['/bin/sh', '-c', 'while [ ! -e ${fleet.root}/go ]; do sleep 0.1; done'] }
 `,
     );
@@ -154,6 +155,12 @@ phases:
       '--live',
     );
     expect(live.agent.phaseJournal).toMatchObject({ phase: 'download', state: 'running', step: 'slow' });
+    // Streamed: the step that finished is in the store while its phase still runs.
+    const early = await query<{ ok: number; output_tail: string }>(
+      fleet.stateDir,
+      "SELECT ok, output_tail FROM step_results WHERE step_id = 'early'",
+    );
+    expect(early).toEqual([{ ok: 1, output_tail: 'staged early\n' }]);
     const second = fleet.cli(
       'phase',
       'run',
