@@ -161,4 +161,6 @@ export interface WirePhaseReport {
   steps: WireStepReport[];
   seq: number;
   phaseRunId: string;
+  installed: string;
+  available: string[];
 }

@@ -14,6 +14,7 @@ import { execOnHost } from '../host/exec';
 import { loadSecretsFile, secretsFromMap } from '../secrets';
 import { STEP_REGISTRY } from '../steps';
 import { PhaseJournal } from './journal';
+import { probeVersions } from './versions';
 import { runPhase, type StepRecord } from './runner';
 import { activeRun, markActiveRun, PHASE_STATE_DIR } from './summary';
 
@@ -49,8 +50,14 @@ export async function runRemotePhase(
         : loadSecretsFile(ctx.config.secretsFile);
     const log = ctx.log.child({ runId: cmd.runId, phase: cmd.phase, recipe: recipe.name });
     log.info('phase starting');
+    // The installed version fills {{installed}} when the controller did not know it.
+    const seen = await probeVersions(recipe, cmd.vars, execOnHost, {}, cmd.phase === 'check');
+    const vars =
+      cmd.vars['installed'] === undefined && seen.installed !== undefined
+        ? { ...cmd.vars, installed: seen.installed }
+        : cmd.vars;
     const outcome = await runPhase(
-      { recipe, phase: cmd.phase, roles: cmd.roles, vars: cmd.vars, runId: cmd.runId },
+      { recipe, phase: cmd.phase, roles: cmd.roles, vars, runId: cmd.runId },
       {
         registry: STEP_REGISTRY,
         journal: PhaseJournal.open(stateDir),
@@ -78,6 +85,8 @@ export async function runRemotePhase(
       recipe: recipe.name,
       digest: cmd.digest,
       ok: outcome.ok,
+      installed: seen.installed ?? null,
+      available: seen.available ?? null,
       resumed: outcome.resumed ?? null,
       steps: outcome.steps.map(stepReport),
     };

@@ -115,6 +115,10 @@ export async function runPhaseOnHost(
     steps,
     seq: answer?.seq ?? 0,
     phaseRunId,
+    installed: typeof result['installed'] === 'string' ? result['installed'].slice(0, 100) : '',
+    available: Array.isArray(result['available'])
+      ? result['available'].filter((v): v is string => typeof v === 'string').slice(0, 500)
+      : [],
   };
 }
 

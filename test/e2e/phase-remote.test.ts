@@ -44,12 +44,16 @@ describe('phase run through the controller', () => {
       recipeFile,
       `name: demo
 description: remote phase test
-versions: { installed: { argv: [/bin/true], pattern: '(.*)' } }
+versions:
+  installed: { argv: ['/bin/sh', '-c', 'cat {{var.dir}}/version 2>/dev/null || echo 1.0.0'], pattern: '^([0-9.]+)' }
+  available: { argv: [/bin/echo, 'v1.0.0 v2.0.0 v2.1.0'], pattern: 'v([0-9.]+)' }
 vars: { dir: /nonexistent }
 phases:
   upgrade:
     - { id: mark, type: exec, source: test, argv: ['/bin/sh', '-c', 'mkdir -p {{var.dir}} && echo {{target}} > {{var.dir}}/version && echo mark >> ${log}'] }
     - { id: core-only, type: exec, source: test, when: { role: core }, argv: ['/bin/sh', '-c', 'echo core >> ${log}'] }
+  check:
+    - { id: look, type: exec, source: test, argv: ['/bin/true'] }
   verify:
     - { id: broken, type: exec, source: test, argv: ['/bin/sh', '-c', 'echo not healthy; exit 7'] }
   download:
@@ -110,6 +114,23 @@ phases:
       { step_id: 'core-only', ok: 1, exit_code: 0 },
       { step_id: 'mark', ok: 1, exit_code: 0 },
     ]);
+  });
+
+  it('reads the installed and available versions with the recipe probes', () => {
+    const r = fleet.cliJson<{ installed: string; available: string[] }>(
+      'phase',
+      'run',
+      '--host',
+      hostId,
+      '--recipe',
+      recipeFile,
+      '--phase',
+      'check',
+      '--var',
+      `dir=${work}`,
+    );
+    expect(r.installed).toBe('2.0.0'); // written by the upgrade test before
+    expect(r.available).toEqual(['1.0.0', '2.0.0', '2.1.0']);
   });
 
   it('reports a failed step with its code, exit code and output, and exits 1', async () => {

@@ -93,6 +93,8 @@ function printReport(r: WirePhaseReport): void {
   if (r.resumed)
     process.stdout.write(`resumed: ${(JSON.parse(r.resumed) as { reason?: string }).reason ?? r.resumed}\n`);
   for (const s of r.steps) process.stdout.write(stepLine(s) + '\n');
+  if (r.installed) process.stdout.write(`installed: ${r.installed}\n`);
+  if (r.available.length > 0) process.stdout.write(`available: ${r.available.join(', ')}\n`);
   process.stdout.write(`${r.recipe} ${r.phase} on ${r.hostId}: ${r.ok ? 'ok' : 'FAILED'} (run ${r.runId})\n`);
 }
 
