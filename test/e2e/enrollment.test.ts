@@ -4,24 +4,20 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import sqlite3 from 'sqlite3';
 import { TestFleet } from '../helpers/fleet';
+import { queryStore } from '../helpers/store-query';
 import { waitFor } from '../helpers/wait';
 
-jest.setTimeout(60_000);
-
-function countCommands(stateDir: string, hostId: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const db = new sqlite3.Database(path.join(stateDir, 'convoy.db'), sqlite3.OPEN_READONLY, (openErr) => {
-      if (openErr) return reject(openErr);
-      db.get('SELECT COUNT(*) AS n FROM commands WHERE host_id = ?', [hostId], (err, row: { n: number }) => {
-        db.close();
-        if (err) reject(err);
-        else resolve(row.n);
-      });
-    });
-  });
+async function countCommands(stateDir: string, hostId: string): Promise<number> {
+  const rows = await queryStore<{ n: number }>(
+    stateDir,
+    'SELECT COUNT(*) AS n FROM commands WHERE host_id = ?',
+    [hostId],
+  );
+  return rows[0]?.n ?? 0;
 }
+
+jest.setTimeout(60_000);
 
 describe('enrollment', () => {
   const fleet = new TestFleet();

@@ -4,8 +4,8 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import sqlite3 from 'sqlite3';
 import { TestFleet } from '../helpers/fleet';
+import { queryStore } from '../helpers/store-query';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(60_000);
@@ -13,19 +13,6 @@ jest.setTimeout(60_000);
 const PWN = `/tmp/convoy-pwn-${process.pid}`;
 const HOSTILE_HOSTNAME = `db'; DROP TABLE hosts;-- $(touch ${PWN}) \`touch ${PWN}\``;
 const HOSTILE_LABELS = { site: `"; DELETE FROM tokens; --`, cmd: `$(touch ${PWN})|rm -rf /;` };
-
-function queryStore<T>(stateDir: string, sql: string, params: unknown[] = []): Promise<T[]> {
-  return new Promise((resolve, reject) => {
-    const db = new sqlite3.Database(path.join(stateDir, 'convoy.db'), sqlite3.OPEN_READONLY, (openErr) => {
-      if (openErr) return reject(openErr);
-      db.all(sql, params, (err, rows) => {
-        db.close();
-        if (err) reject(err);
-        else resolve(rows as T[]);
-      });
-    });
-  });
-}
 
 describe('fleet of three agents', () => {
   const fleet = new TestFleet();

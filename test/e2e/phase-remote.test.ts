@@ -6,25 +6,12 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import sqlite3 from 'sqlite3';
 import { TestFleet } from '../helpers/fleet';
+import { queryStore as query } from '../helpers/store-query';
 import { CONVOY_BIN, runAsync } from '../helpers/processes';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(60_000);
-
-function query<T>(stateDir: string, sql: string, params: unknown[] = []): Promise<T[]> {
-  return new Promise((resolve, reject) => {
-    const db = new sqlite3.Database(path.join(stateDir, 'convoy.db'), sqlite3.OPEN_READONLY, (e) => {
-      if (e) return reject(e);
-      db.all(sql, params, (err, rows) => {
-        db.close();
-        if (err) reject(err);
-        else resolve(rows as T[]);
-      });
-    });
-  });
-}
 
 describe('phase run through the controller', () => {
   const fleet = new TestFleet();
