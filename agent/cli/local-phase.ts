@@ -8,6 +8,7 @@ import { formatDuration } from '../../shared/duration';
 import { ConvoyError } from '../../shared/errors';
 import { createLogger } from '../../shared/logger';
 import { compileRecipe } from '../../shared/recipe/compile';
+import { placeholderValues, type PlaceholderValues } from '../../shared/recipe/interpolate';
 import { PHASES, type PhaseName, type Recipe } from '../../shared/recipe/types';
 import { execOnHost } from '../host/exec';
 import { PhaseJournal } from '../phase/journal';
@@ -70,24 +71,27 @@ export async function runLocalPhase(flags: PhaseRunFlags): Promise<PhaseOutcome>
 }
 
 /** `--var target=X` and `installed=Y` are top-level; anything else is a recipe var. */
-export function phaseVars(recipe: Recipe, pairs: readonly string[]): Record<string, string> {
-  const vars: Record<string, string> = {};
-  for (const [k, v] of Object.entries(recipe.vars)) vars[`var.${k}`] = v;
+export function phaseVars(recipe: Recipe, pairs: readonly string[]): PlaceholderValues {
+  const versions: { target?: string; installed?: string } = {};
+  const overrides: Record<string, string> = {};
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
-    if (eq <= 0)
+    if (eq <= 0) {
       throw new ConvoyError('INVALID_ARGUMENT', `--var ${JSON.stringify(pair)}: must look like name=value`);
+    }
     const name = pair.slice(0, eq);
     const value = pair.slice(eq + 1);
-    if (name === 'target' || name === 'installed') vars[name] = value;
-    else if (Object.prototype.hasOwnProperty.call(recipe.vars, name)) vars[`var.${name}`] = value;
-    else
+    if (name === 'target' || name === 'installed') versions[name] = value;
+    else if (Object.prototype.hasOwnProperty.call(recipe.vars, name)) overrides[name] = value;
+    else {
+      const declared = Object.keys(recipe.vars).join(', ') || 'none';
       throw new ConvoyError(
         'INVALID_ARGUMENT',
-        `--var ${name}: the recipe declares no such var (it has: ${Object.keys(recipe.vars).join(', ') || 'none'})`,
+        `--var ${name}: the recipe declares no such var (it has: ${declared})`,
       );
+    }
   }
-  return vars;
+  return placeholderValues(recipe, versions, overrides);
 }
 
 function resultLine(r: StepRecord): string {

@@ -14,7 +14,7 @@ import { execOnHost } from '../host/exec';
 import { loadSecretsFile, secretsFromMap } from '../secrets';
 import { STEP_REGISTRY } from '../steps';
 import { PhaseJournal } from './journal';
-import { probeVersions } from './versions';
+import { withProbedVersions } from './versions';
 import { runPhase, type StepRecord } from './runner';
 import { activeRun, markActiveRun, PHASE_STATE_DIR } from './summary';
 
@@ -51,11 +51,7 @@ export async function runRemotePhase(
     const log = ctx.log.child({ runId: cmd.runId, phase: cmd.phase, recipe: recipe.name });
     log.info('phase starting');
     // The installed version fills {{installed}} when the controller did not know it.
-    const seen = await probeVersions(recipe, cmd.vars, execOnHost, {}, cmd.phase === 'check');
-    const vars =
-      cmd.vars['installed'] === undefined && seen.installed !== undefined
-        ? { ...cmd.vars, installed: seen.installed }
-        : cmd.vars;
+    const { vars, seen } = await withProbedVersions(recipe, cmd.vars, cmd.phase === 'check', execOnHost, {});
     const outcome = await runPhase(
       { recipe, phase: cmd.phase, roles: cmd.roles, vars, runId: cmd.runId },
       {

@@ -53,3 +53,22 @@ function matches(pattern: string, text: string): string[] {
   const re = new RegExp(pattern, 'gm');
   return [...text.matchAll(re)].map((m) => m[1]).filter((v): v is string => v !== undefined && v !== '');
 }
+
+/**
+ * The variables a phase runs with: `installed` read by the probe when nobody supplied it, and for
+ * a check the available versions too. Probes run only when their answer is needed.
+ */
+export async function withProbedVersions(
+  recipe: Recipe,
+  vars: PlaceholderValues,
+  wantAvailable: boolean,
+  exec: Exec,
+  env: Readonly<Record<string, string>>,
+): Promise<{ vars: PlaceholderValues; seen: VersionsSeen }> {
+  const known = vars['installed'];
+  if (known !== undefined && !wantAvailable) return { vars, seen: {} };
+  const seen = await probeVersions(recipe, vars, exec, env, wantAvailable);
+  const filled =
+    known === undefined && seen.installed !== undefined ? { ...vars, installed: seen.installed } : vars;
+  return { vars: filled, seen };
+}

@@ -6,6 +6,7 @@
  */
 import { rmSync } from 'node:fs';
 import { execOnHost } from '../../agent/host/exec';
+import { secretsFromMap } from '../../agent/secrets';
 import type { SecretResolver, StepContext, StepResult } from '../../agent/steps/step';
 import { silentLogger } from '../../shared/logger';
 import type { Step } from '../../shared/recipe/types';
@@ -25,15 +26,9 @@ export interface StepContextOptions {
   readonly results?: ReadonlyMap<string, StepResult>;
 }
 
+/** The agent's own in-memory resolver, so tests see exactly what steps see in production. */
 export function secretsOf(map: ReadonlyMap<string, string>): SecretResolver {
-  return {
-    get(name) {
-      const value = map.get(name);
-      if (value === undefined) throw new Error(`secret ${JSON.stringify(name)} is not defined`);
-      return value;
-    },
-    values: () => [...map.values()].filter((v) => v.length > 0),
-  };
+  return secretsFromMap(map);
 }
 
 /** State directories this helper made and nobody removed yet. */
