@@ -7,7 +7,7 @@ import { existsSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { aptExecutor } from '../../agent/steps/apt';
 import type { AptStep } from '../../shared/recipe/types';
-import { createAptHost, type AptHost } from '../fixtures/apt-host';
+import { createAptHost, type AptHost } from '../../scripts/fixtures/apt-host';
 import { stepBase, stepContext } from '../helpers/step-context';
 
 jest.setTimeout(30_000);

@@ -2,7 +2,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { HttpRepo } from '../fixtures/http-repo';
+import { HttpRepo } from '../../scripts/fixtures/http-repo';
 import { tempDir } from '../helpers/processes';
 
 /** A raw request: fetch() would normalise `..` away before the server could refuse it. */

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, wri
 import path from 'node:path';
 import { generateKeyPair, signDetached, type KeyPair } from '../../shared/ed25519';
 import { createGitAppRepo, type GitAppRepo } from '../fixtures/git-repo';
-import { HttpRepo } from '../fixtures/http-repo';
+import { HttpRepo } from '../../scripts/fixtures/http-repo';
 import {
   builtInRecipe,
   createFakeOcc,

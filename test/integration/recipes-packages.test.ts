@@ -2,7 +2,7 @@
  * The built-in package recipes (`recipes/bluemind.yaml`, `recipes/bluemind-redhat.yaml`,
  * `recipes/kcm.yaml`), compiled from their files as shipped, run phase by phase on fake hosts with
  * the real apt-get / aptitude / dnf in isolated roots (fixtures.md §1-2), through the real phase
- * runner, step registry and journal. A fake BlueMind (test/helpers/fake-bluemind.ts) answers
+ * runner, step registry and journal. A fake BlueMind (scripts/fixtures/fake-bluemind.ts) answers
  * /setup and the health page.
  *
  * Every host gets one run id for its whole rollout, as a controller's rollout id would be: the
@@ -22,9 +22,9 @@ import { matchCautions } from '../../shared/recipe/cautions';
 import { compileRecipe } from '../../shared/recipe/compile';
 import { placeholderValues } from '../../shared/recipe/interpolate';
 import type { PhaseName, Recipe, VersionProbe } from '../../shared/recipe/types';
-import { createAptHost, type AptHost } from '../fixtures/apt-host';
+import { createAptHost, type AptHost } from '../../scripts/fixtures/apt-host';
 import { createDnfHost, type DnfHost } from '../fixtures/dnf-host';
-import { FakeBlueMind } from '../helpers/fake-bluemind';
+import { FakeBlueMind } from '../../scripts/fixtures/fake-bluemind';
 import { ROOT, tempDir } from '../helpers/processes';
 import { runnerContext } from '../helpers/step-context';
 
