@@ -17,6 +17,10 @@ import { AGENT_SERVICE_POLICY, assertEveryMethodHasPolicy, OPERATOR_SERVICE_POLI
 import { loadOrCreateSigningKey, type ControllerKey } from './signing-key';
 import { acquireStateLock, type StateLock } from './state-lock';
 import { Store } from './store/store';
+import { SchedulerClock } from './rollout/clock';
+import { RolloutEngine } from './rollout/engine';
+import { failpointsFromEnv } from './rollout/failpoint';
+import { rolloutHandlers } from './operator/rollout-handlers';
 
 export interface ControllerOptions {
   readonly stateDir: string;
@@ -33,6 +37,9 @@ export interface ControllerOptions {
   readonly lastSeenFlushMs: number;
   /** gRPC keepalive ping interval towards agents. Default 30 s. */
   readonly keepaliveMs: number;
+  /** Scheduler clock for demos and tests (see rollout/clock.ts); the wall clock when absent. */
+  readonly clockStartMs?: number;
+  readonly clockWarp?: boolean;
 }
 
 export const OPERATOR_SOCKET = 'convoy.sock';
@@ -54,6 +61,7 @@ export class Controller {
     readonly store: Store,
     readonly key: ControllerKey,
     readonly gateway: AgentGateway,
+    readonly engine: RolloutEngine,
     private readonly servers: grpc.Server[],
     private readonly flushTimer: NodeJS.Timeout,
     private readonly lock: StateLock,
@@ -70,7 +78,7 @@ export class Controller {
   ): Promise<Controller> {
     await fs.mkdir(options.stateDir, { recursive: true, mode: 0o700 });
     const lock = await acquireStateLock(options.stateDir);
-    const opened: { store?: Store; servers: grpc.Server[] } = { servers: [] };
+    const opened: { store?: Store; servers: grpc.Server[]; engine?: RolloutEngine } = { servers: [] };
     try {
       const key = await loadOrCreateSigningKey(options.stateDir);
       const store = await Store.open(path.join(options.stateDir, STORE_FILE));
@@ -90,14 +98,21 @@ export class Controller {
       const agentPort = await bind(agentServer, options.listen);
       const agentAddress = resolvedAddress(options.listen, agentPort);
 
-      const operator = operatorHandlers({
+      const operatorDeps = {
         store,
         gateway,
         key,
         agentListen: agentAddress,
         log: log.child({ component: 'operator' }),
         now,
-      });
+      };
+      const clock = new SchedulerClock(options.clockStartMs, options.clockWarp === true, now);
+      const engine = new RolloutEngine({ ...operatorDeps, clock, failpoint: failpointsFromEnv() });
+      opened.engine = engine;
+      const operator = {
+        ...operatorHandlers(operatorDeps),
+        ...rolloutHandlers({ ...operatorDeps, engine, clock }),
+      };
       const socketServer = new grpc.Server(serverOptions(options.keepaliveMs));
       opened.servers.push(socketServer);
       socketServer.addService(protos.OperatorService.service, operator);
@@ -117,6 +132,7 @@ export class Controller {
         gateway.flushLastSeen().catch((err: unknown) => log.error('last-seen flush failed', { err }));
       }, options.lastSeenFlushMs);
       flushTimer.unref();
+      engine.start();
       log.info('controller started', {
         agentListen: agentAddress,
         operatorListen: operatorAddress,
@@ -127,6 +143,7 @@ export class Controller {
         store,
         key,
         gateway,
+        engine,
         opened.servers,
         flushTimer,
         lock,
@@ -135,6 +152,7 @@ export class Controller {
         log,
       );
     } catch (err) {
+      opened.engine?.stop();
       for (const s of opened.servers) s.forceShutdown();
       await opened.store?.close();
       await lock.release();
@@ -143,6 +161,7 @@ export class Controller {
   }
 
   async stop(): Promise<void> {
+    this.engine.stop();
     clearInterval(this.flushTimer);
     await this.gateway.close();
     for (const s of this.servers) s.forceShutdown();

@@ -27,6 +27,14 @@ export const OPERATOR_SERVICE_POLICY: Readonly<Record<string, CallPolicy>> = Obj
   Ping: 'operator',
   QueryAgent: 'operator',
   RunPhase: 'operator',
+  ApplyFleet: 'operator',
+  ListDeployments: 'operator',
+  PlanRollout: 'operator',
+  StartRollout: 'operator',
+  GetRollout: 'operator',
+  ListRollouts: 'operator',
+  ActOnRollout: 'operator',
+  ListEvents: 'operator',
 });
 
 /** Throws naming every method of `service` that has no policy. */

@@ -73,6 +73,15 @@ export interface WireHostView {
   osPrettyName: string;
   lastSeq: number;
   keyId: string;
+  deployment: string;
+  application: string;
+  installedVersion: string;
+  stagedVersion: string;
+  maintenance: boolean;
+  lastBackupId: string;
+  lastHealth: string;
+  lastHealthAtMs: number;
+  currentRollout: string;
 }
 
 export interface WireControllerInfo {

@@ -86,6 +86,22 @@ export const ERROR_CATALOGUE = {
   },
   /** A git working tree has uncommitted or untracked changes, so a checkout was refused. */
   DIRTY_TREE: { retryable: false, summary: 'the working tree has local changes' },
+
+  // Deployments and rollouts (controller/rollout/).
+  /** No deployment of that name was applied (`convoy apply fleet.yaml`). */
+  DEPLOYMENT_UNKNOWN: { retryable: false, summary: 'no such deployment' },
+  /** No rollout has that id. */
+  ROLLOUT_UNKNOWN: { retryable: false, summary: 'no such rollout' },
+  /** The deployment already has an unfinished rollout: one at a time. */
+  ROLLOUT_EXISTS: { retryable: true, summary: 'the deployment already has an unfinished rollout' },
+  /** The action does not apply to the rollout's current state (resume of a finished rollout...). */
+  ROLLOUT_STATE: { retryable: false, summary: 'the rollout is not in a state that allows this' },
+  /** The jump is one the policy lets through only with --approve (a major upgrade). */
+  APPROVAL_REQUIRED: { retryable: false, summary: 'the upgrade needs --approve' },
+  /** The policy refuses the target: a downgrade, a pinned version, a range. */
+  POLICY_REFUSED: { retryable: false, summary: 'the upgrade policy refuses this target' },
+  /** The target version is not offered to every host (their check lists what they can get). */
+  TARGET_UNAVAILABLE: { retryable: false, summary: 'the target version is not available on every host' },
 } as const satisfies Record<string, { retryable: boolean; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

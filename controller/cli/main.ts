@@ -6,6 +6,7 @@ import { registerHosts } from './commands/hosts';
 import { registerPhase } from './commands/phase';
 import { registerPing } from './commands/ping';
 import { registerRecipe } from './commands/recipe';
+import { registerRollout } from './commands/rollout';
 import { registerStatus } from './commands/status';
 import { registerToken } from './commands/token';
 import { EXIT_USAGE } from './output';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerPing(program);
   registerPhase(program);
   registerRecipe(program);
+  registerRollout(program);
   return program;
 }
 

@@ -21,6 +21,7 @@ import { createEnrollmentToken } from '../enrollment';
 import type { AgentGateway, DispatchResult } from '../gateway/gateway';
 import { toServiceError, unary } from '../grpc-errors';
 import { runPhaseOnHost } from './run-phase';
+import { hostApps, listRollouts, type HostAppRecord } from '../rollout/rollout-store';
 import type { ControllerKey } from '../signing-key';
 import type { HostRecord, Store } from '../store/store';
 
@@ -57,10 +58,16 @@ export function operatorHandlers(deps: OperatorDeps): grpc.UntypedServiceImpleme
       version: CONVOY_VERSION,
       agentListen: deps.agentListen,
     })),
-    GetStatus: unary(log, async (req: { selector: Record<string, string> }) => ({
-      hosts: (await selected(req.selector)).filter((h) => h.state !== 'revoked').map(view),
-      generatedAtMs: deps.now(),
-    })),
+    GetStatus: unary(log, async (req: { selector: Record<string, string> }) => {
+      const apps = await hostApps(store.db);
+      const unfinished = new Set((await listRollouts(store.db, { unfinishedOnly: true })).map((r) => r.id));
+      return {
+        hosts: (await selected(req.selector))
+          .filter((h) => h.state !== 'revoked')
+          .map((h) => hostView(h, gateway, apps.get(h.id), unfinished)),
+        generatedAtMs: deps.now(),
+      };
+    }),
     ListHosts: unary(log, async (req: { selector: Record<string, string> }) => ({
       hosts: (await selected(req.selector)).map(view),
     })),
@@ -156,7 +163,8 @@ function pingResult(r: DispatchResult): WirePingResult {
   };
 }
 
-export function hostView(h: HostRecord, gateway: AgentGateway): WireHostView {
+export function hostView(h: HostRecord, gateway: AgentGateway, app?: HostAppRecord, unfinished?: ReadonlySet<string>): WireHostView {
+  const rollout = app?.rolloutId ?? '';
   return {
     id: h.id,
     hostname: h.hostname,
@@ -172,6 +180,15 @@ export function hostView(h: HostRecord, gateway: AgentGateway): WireHostView {
     osPrettyName: h.facts.osPrettyName,
     lastSeq: h.lastSeq,
     keyId: h.keyId,
+    deployment: app?.deployment ?? '',
+    application: app?.application ?? '',
+    installedVersion: app?.installed ?? '',
+    stagedVersion: app?.staged ?? '',
+    maintenance: app?.maintenance ?? false,
+    lastBackupId: app?.lastBackupId ?? '',
+    lastHealth: app?.lastHealth ?? '',
+    lastHealthAtMs: app?.lastHealthAt ?? 0,
+    currentRollout: unfinished?.has(rollout) === true ? rollout : '',
   };
 }
 

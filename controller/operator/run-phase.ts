@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { sha256Hex } from '../../shared/envelope';
-import { ConvoyError } from '../../shared/errors';
+import { ConvoyError, isErrorCode, type ErrorCode } from '../../shared/errors';
 import { compileRecipeData, RecipeError } from '../../shared/recipe/compile';
 import { placeholderValues } from '../../shared/recipe/interpolate';
 import { readRecipeYaml } from '../../shared/recipe/yaml-source';
@@ -29,10 +29,8 @@ export async function runPhaseOnHost(
     );
   }
   const phase = req.phase as PhaseName;
-  const label = req.recipeLabel || 'recipe';
-  const source = readRecipeYaml(req.recipeYaml);
-  if (source.data === undefined) throw new RecipeError(label, source.problems);
-  const recipe = compileRecipeData(source.data, label, source.problems);
+  const prepared = prepareRecipe(req.recipeYaml, req.recipeLabel || 'recipe');
+  const { recipe } = prepared;
   const unknownVar = Object.keys(req.vars).find((k) => !Object.prototype.hasOwnProperty.call(recipe.vars, k));
   if (unknownVar !== undefined) {
     throw new ConvoyError(
@@ -46,7 +44,6 @@ export async function runPhaseOnHost(
     ...(req.installed ? { installed: req.installed } : {}),
   };
   const vars = placeholderValues(recipe, versions, req.vars);
-  const digest = sha256Hex(Buffer.from(JSON.stringify(source.data)));
   if (req.runId !== '' && !/^[A-Za-z0-9_-]{1,64}$/.test(req.runId)) {
     throw new ConvoyError('INVALID_ARGUMENT', 'run id must be 1-64 letters, digits, - or _', {
       field: 'run_id',
@@ -54,41 +51,110 @@ export async function runPhaseOnHost(
   }
   const runId = req.runId || randomUUID();
   const phaseRunId = randomUUID();
-  const timeoutMs =
-    req.timeoutMs > 0 ? Math.min(req.timeoutMs, MAX_PHASE_TIMEOUT_MS) : phaseBoundMs(recipe, phase);
   await recordPhaseRunStart(deps.store.db, {
     id: phaseRunId,
     runId,
     hostId: host.id,
     recipe: recipe.name,
-    digest,
+    digest: prepared.digest,
     phase,
     nowMs: deps.now(),
   });
   const roles = host.labels['role'] === undefined ? [] : [host.labels['role']];
-  const body = { runId, phase, recipe: source.data, digest, vars: { ...vars }, roles };
+  const call = await sendPhase(deps, host, prepared, {
+    phase,
+    runId,
+    phaseRunId,
+    roles,
+    vars,
+    timeoutMs: req.timeoutMs,
+  });
+  if (call.kind === 'refused')
+    throw new ConvoyError('COMMAND_REFUSED', `${call.code}: ${call.message}`, { hostId: host.id });
+  if (call.kind === 'lost') {
+    const code: ErrorCode = isErrorCode(call.code) ? call.code : 'HOST_OFFLINE';
+    throw new ConvoyError(code, call.message, { hostId: host.id });
+  }
+  return call.report;
+}
+
+/** A recipe compiled once on the controller, with the digest the agent checks it against. */
+export interface PreparedRecipe {
+  readonly recipe: Recipe;
+  readonly data: unknown;
+  readonly digest: string;
+}
+
+export function prepareRecipe(yaml: string, label: string): PreparedRecipe {
+  const source = readRecipeYaml(yaml);
+  if (source.data === undefined) throw new RecipeError(label, source.problems);
+  const recipe = compileRecipeData(source.data, label, source.problems);
+  return { recipe, data: source.data, digest: sha256Hex(Buffer.from(JSON.stringify(source.data))) };
+}
+
+export interface PhaseCall {
+  readonly phase: PhaseName;
+  readonly runId: string;
+  /** Its phase_runs row must already be written (write-ahead); sendPhase records how it ends. */
+  readonly phaseRunId: string;
+  readonly roles: readonly string[];
+  /** Placeholder values: `target`, `installed`, `var.NAME`. */
+  readonly vars: Readonly<Record<string, string>>;
+  /** 0: the sum of the phase's step bounds. */
+  readonly timeoutMs: number;
+  readonly rolloutId?: string;
+}
+
+/**
+ * How a phase command ended: `answered` (the agent ran it; `report.ok` says how it went),
+ * `refused` (the agent would not run it: busy, bad recipe...) or `lost` (offline, timed out,
+ * stream gone: the agent may still be running it, its journal will tell).
+ */
+export type PhaseCallResult =
+  | { readonly kind: 'answered'; readonly report: WirePhaseReport }
+  | { readonly kind: 'refused'; readonly code: string; readonly message: string }
+  | { readonly kind: 'lost'; readonly code: string; readonly message: string };
+
+export async function sendPhase(
+  deps: Pick<OperatorDeps, 'store' | 'gateway' | 'log' | 'now'>,
+  host: HostRecord,
+  prepared: PreparedRecipe,
+  call: PhaseCall,
+): Promise<PhaseCallResult> {
+  const { recipe, digest } = prepared;
+  const timeoutMs =
+    call.timeoutMs > 0 ? Math.min(call.timeoutMs, MAX_PHASE_TIMEOUT_MS) : phaseBoundMs(recipe, call.phase);
+  const body = {
+    runId: call.runId,
+    phase: call.phase,
+    recipe: prepared.data,
+    digest,
+    vars: { ...call.vars },
+    roles: [...call.roles],
+  };
   const onProgress = (_hostId: string, progress: Readonly<Record<string, unknown>>): void => {
-    recordStepResult(deps.store.db, phaseRunId, stepFromAgent(progress['step'])).catch((err: unknown) =>
-      deps.log.error('could not record a streamed step result', { hostId: host.id, phaseRunId, err }),
+    recordStepResult(deps.store.db, call.phaseRunId, stepFromAgent(progress['step'])).catch((err: unknown) =>
+      deps.log.error('could not record a streamed step result', {
+        hostId: host.id,
+        phaseRunId: call.phaseRunId,
+        err,
+      }),
     );
   };
   const [answer] = await deps.gateway.dispatch([host], 'phase', body, timeoutMs, undefined, onProgress);
   const outcome = answer?.outcome;
+  const end = {
+    id: call.phaseRunId,
+    hostId: host.id,
+    seq: answer?.seq ?? 0,
+    nowMs: deps.now(),
+    rolloutId: call.rolloutId,
+  };
   if (outcome === undefined || outcome.outcome !== 'ok') {
-    await recordPhaseRunEnd(deps.store.db, {
-      id: phaseRunId,
-      hostId: host.id,
-      state: 'lost',
-      seq: answer?.seq ?? 0,
-      resumedJson: null,
-      steps: [],
-      nowMs: deps.now(),
-    });
+    await recordPhaseRunEnd(deps.store.db, { ...end, state: 'lost', resumedJson: null, steps: [] });
     if (outcome?.outcome === 'refused')
-      throw new ConvoyError('COMMAND_REFUSED', `${outcome.code}: ${outcome.message}`, { hostId: host.id });
-    throw new ConvoyError(outcome?.code ?? 'HOST_OFFLINE', outcome?.message ?? 'no answer', {
-      hostId: host.id,
-    });
+      return { kind: 'refused', code: outcome.code, message: outcome.message };
+    return { kind: 'lost', code: outcome?.code ?? 'HOST_OFFLINE', message: outcome?.message ?? 'no answer' };
   }
   const result = outcome.result.body;
   const steps = Array.isArray(result['steps']) ? result['steps'].map(stepFromAgent) : [];
@@ -96,29 +162,29 @@ export async function runPhaseOnHost(
   const resumed =
     result['resumed'] === null || result['resumed'] === undefined ? '' : JSON.stringify(result['resumed']);
   await recordPhaseRunEnd(deps.store.db, {
-    id: phaseRunId,
-    hostId: host.id,
+    ...end,
     state: ok ? 'succeeded' : 'failed',
-    seq: answer?.seq ?? 0,
     resumedJson: resumed || null,
     steps,
-    nowMs: deps.now(),
   });
   return {
-    runId,
-    hostId: host.id,
-    recipe: recipe.name,
-    digest,
-    phase,
-    ok,
-    resumed,
-    steps,
-    seq: answer?.seq ?? 0,
-    phaseRunId,
-    installed: typeof result['installed'] === 'string' ? result['installed'].slice(0, 100) : '',
-    available: Array.isArray(result['available'])
-      ? result['available'].filter((v): v is string => typeof v === 'string').slice(0, 500)
-      : [],
+    kind: 'answered',
+    report: {
+      runId: call.runId,
+      hostId: host.id,
+      recipe: recipe.name,
+      digest,
+      phase: call.phase,
+      ok,
+      resumed,
+      steps,
+      seq: answer?.seq ?? 0,
+      phaseRunId: call.phaseRunId,
+      installed: typeof result['installed'] === 'string' ? result['installed'].slice(0, 100) : '',
+      available: Array.isArray(result['available'])
+        ? result['available'].filter((v): v is string => typeof v === 'string').slice(0, 500)
+        : [],
+    },
   };
 }
 

@@ -91,6 +91,74 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (phase_run_id, step_id)
   );
   `,
+  // 3: deployments (what `convoy apply` stored), rollouts (spec frozen at start, status apart),
+  // each rollout's hosts with the phase in flight (write-ahead), and what is known per host of
+  // its application. At most one unfinished rollout per deployment, enforced by the store.
+  `
+  CREATE TABLE deployments (
+    name         TEXT PRIMARY KEY,
+    spec_json    TEXT NOT NULL,
+    recipe_yaml  TEXT NOT NULL,
+    digest       TEXT NOT NULL,
+    updated_at   INTEGER NOT NULL
+  );
+  CREATE TABLE rollouts (
+    id                TEXT PRIMARY KEY,
+    deployment        TEXT NOT NULL,
+    spec_json         TEXT NOT NULL,
+    state             TEXT NOT NULL,
+    reason            TEXT NOT NULL DEFAULT '',
+    paused            INTEGER NOT NULL DEFAULT 0,
+    pause_until       INTEGER,
+    released_batch    INTEGER NOT NULL DEFAULT 0,
+    stage_at          INTEGER NOT NULL,
+    staged_at         INTEGER,
+    window_opened_at  INTEGER,
+    finalize_state    TEXT,
+    finalize_host     TEXT,
+    created_by        TEXT NOT NULL,
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL,
+    finished_at       INTEGER
+  );
+  CREATE UNIQUE INDEX rollouts_one_unfinished ON rollouts (deployment)
+    WHERE state NOT IN ('succeeded', 'aborted', 'rolled-back', 'failed');
+  CREATE TABLE rollout_hosts (
+    rollout_id    TEXT NOT NULL REFERENCES rollouts(id) ON DELETE CASCADE,
+    host_id       TEXT NOT NULL,
+    position      INTEGER NOT NULL,
+    batch         INTEGER NOT NULL,
+    role          TEXT NOT NULL DEFAULT '',
+    vars_json     TEXT NOT NULL DEFAULT '{}',
+    state         TEXT NOT NULL,
+    phase         TEXT,
+    phase_run_id  TEXT,
+    installed     TEXT NOT NULL DEFAULT '',
+    staged        TEXT NOT NULL DEFAULT '',
+    unknown       INTEGER NOT NULL DEFAULT 0,
+    reason        TEXT NOT NULL DEFAULT '',
+    started_at    INTEGER,
+    finished_at   INTEGER,
+    downtime_ms   INTEGER,
+    PRIMARY KEY (rollout_id, host_id)
+  );
+  CREATE TABLE host_app (
+    host_id         TEXT PRIMARY KEY REFERENCES hosts(id) ON DELETE CASCADE,
+    deployment      TEXT NOT NULL,
+    application     TEXT NOT NULL,
+    installed       TEXT NOT NULL DEFAULT '',
+    staged          TEXT NOT NULL DEFAULT '',
+    maintenance     INTEGER NOT NULL DEFAULT 0,
+    last_backup_id  TEXT NOT NULL DEFAULT '',
+    last_health     TEXT NOT NULL DEFAULT '',
+    last_health_at  INTEGER,
+    rollout_id      TEXT,
+    updated_at      INTEGER NOT NULL
+  );
+  ALTER TABLE events ADD COLUMN rollout_id TEXT
+    GENERATED ALWAYS AS (json_extract(data_json, '$.rolloutId')) VIRTUAL;
+  CREATE INDEX events_by_rollout ON events (rollout_id);
+  `,
 ];
 
 /** Applies pending migrations; refuses a store written by a newer Convoy. */

@@ -13,11 +13,18 @@ export interface NewPhaseRun {
   readonly digest: string;
   readonly phase: string;
   readonly nowMs: number;
+  /** Set when a rollout sent it: the event is then found by `convoy events --rollout`. */
+  readonly rolloutId?: string;
 }
 
 /** Write-ahead: the intent to run a phase is durable before anything is sent. */
 export async function recordPhaseRunStart(db: Sqlite, run: NewPhaseRun): Promise<void> {
-  await db.write(async (tx) => {
+  await db.write((tx) => insertPhaseRun(tx, run));
+}
+
+/** The same, inside the caller's transaction (a rollout writes its own transition with it). */
+export async function insertPhaseRun(tx: Tx, run: NewPhaseRun, actor = 'operator'): Promise<void> {
+  {
     await tx.run(
       `INSERT INTO phase_runs (id, run_id, host_id, recipe, digest, phase, state, started_at)
          VALUES (?, ?, ?, ?, ?, ?, 'sent', ?)`,
@@ -25,7 +32,7 @@ export async function recordPhaseRunStart(db: Sqlite, run: NewPhaseRun): Promise
     );
     await appendEvent(tx, {
       at: run.nowMs,
-      actor: 'operator',
+      actor,
       kind: 'phase.sent',
       hostId: run.hostId,
       data: {
@@ -34,9 +41,10 @@ export async function recordPhaseRunStart(db: Sqlite, run: NewPhaseRun): Promise
         recipe: run.recipe,
         phase: run.phase,
         digest: run.digest,
+        ...(run.rolloutId === undefined ? {} : { rolloutId: run.rolloutId }),
       },
     });
-  });
+  }
 }
 
 export interface PhaseRunEnd {
@@ -47,6 +55,7 @@ export interface PhaseRunEnd {
   readonly resumedJson: string | null;
   readonly steps: readonly WireStepReport[];
   readonly nowMs: number;
+  readonly rolloutId?: string;
 }
 
 export async function recordPhaseRunEnd(db: Sqlite, end: PhaseRunEnd): Promise<void> {
@@ -64,7 +73,11 @@ export async function recordPhaseRunEnd(db: Sqlite, end: PhaseRunEnd): Promise<v
       actor: `agent:${end.hostId}`,
       kind: `phase.${end.state}`,
       hostId: end.hostId,
-      data: { phaseRunId: end.id, seq: end.seq },
+      data: {
+        phaseRunId: end.id,
+        seq: end.seq,
+        ...(end.rolloutId === undefined ? {} : { rolloutId: end.rolloutId }),
+      },
     });
   });
 }

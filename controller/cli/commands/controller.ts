@@ -1,7 +1,7 @@
 /** `convoy controller start|pubkey`. */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { parseDuration } from '../../../shared/duration';
 import { ConvoyError } from '../../../shared/errors';
 import { createLogger, isLogLevel } from '../../../shared/logger';
@@ -21,6 +21,8 @@ interface StartFlags {
   enrollRate: string;
   requireApproval?: boolean;
   logLevel: string;
+  clockStart?: string;
+  clockWarp?: boolean;
 }
 
 export function registerController(program: Command): void {
@@ -40,6 +42,15 @@ export function registerController(program: Command): void {
     .option('--enroll-rate <perMinute>', 'enrollment attempts allowed per peer address per minute', '600')
     .option('--require-approval', 'keep every newly enrolled host pending until `convoy hosts approve ID`')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
+    .addOption(
+      new Option('--clock-start <time>', 'demo/tests: run the scheduler clock from this ISO time').hideHelp(),
+    )
+    .addOption(
+      new Option(
+        '--clock-warp',
+        'demo/tests: jump the scheduler clock to the next scheduled instant when idle',
+      ).hideHelp(),
+    )
     .action(async (flags: StartFlags) => {
       try {
         await startController(compileStartOptions(flags), flags.logLevel);
@@ -82,7 +93,21 @@ function compileStartOptions(flags: StartFlags): ControllerOptions {
       'INVALID_ARGUMENT',
       `--log-level ${JSON.stringify(flags.logLevel)}: use debug, info, warn or error`,
     );
+  let clockStartMs: number | undefined;
+  if (flags.clockStart !== undefined) {
+    clockStartMs = Date.parse(flags.clockStart);
+    if (!Number.isFinite(clockStartMs))
+      throw new ConvoyError(
+        'INVALID_ARGUMENT',
+        `--clock-start ${JSON.stringify(flags.clockStart)}: not an ISO time`,
+        {
+          field: 'clock-start',
+        },
+      );
+  }
   return {
+    clockStartMs,
+    clockWarp: flags.clockWarp === true,
     stateDir: path.resolve(stateDir),
     listen: flags.listen,
     operatorListen: flags.operatorListen,

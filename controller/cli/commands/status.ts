@@ -6,7 +6,9 @@ import { ago, printJson, printTable } from '../output';
 
 export function registerStatus(program: Command): void {
   withConnectionOptions(program.command('status'))
-    .description('show every host: online, last seen, agent version, labels')
+    .description(
+      'show every host: online, last seen, agent, labels, application, installed and staged versions, maintenance, backup, health, rollout',
+    )
     .option('--select <labels>', 'only hosts with these labels, k=v,...')
     .action((flags: SelectFlags) => showHosts(flags, 'GetStatus'));
 }
@@ -23,8 +25,18 @@ export function showHosts(flags: SelectFlags, method: 'GetStatus' | 'ListHosts')
       if (hosts.length === 0) {
         return void process.stdout.write('no hosts enrolled yet (see: convoy token create --help)\n');
       }
+      const apps = method === 'GetStatus' && hosts.some((h) => h.application !== '');
       printTable(
-        ['HOST', 'HOSTNAME', 'STATE', 'ONLINE', 'LAST SEEN', 'AGENT', 'LABELS'],
+        [
+          'HOST',
+          'HOSTNAME',
+          'STATE',
+          'ONLINE',
+          'LAST SEEN',
+          'AGENT',
+          'LABELS',
+          ...(apps ? ['APP', 'INSTALLED', 'STAGED', 'MAINT', 'BACKUP', 'HEALTH', 'ROLLOUT'] : []),
+        ],
         hosts.map((h) => [
           h.id,
           h.hostname,
@@ -33,6 +45,17 @@ export function showHosts(flags: SelectFlags, method: 'GetStatus' | 'ListHosts')
           ago(h.lastSeenMs),
           h.agentVersion,
           labelsText(h),
+          ...(apps
+            ? [
+                h.application === '' ? '-' : `${h.application} (${h.deployment})`,
+                h.installedVersion || '-',
+                h.stagedVersion || '-',
+                h.maintenance ? 'ON' : 'off',
+                h.lastBackupId || '-',
+                h.lastHealth === '' ? '-' : `${h.lastHealth.slice(0, 40)} ${ago(h.lastHealthAtMs)}`,
+                h.currentRollout || '-',
+              ]
+            : []),
         ]),
       );
       process.stdout.write(`${hosts.filter((h) => h.online).length}/${hosts.length} online\n`);
@@ -54,6 +77,20 @@ export function statusJson(h: WireHostView): Record<string, unknown> {
     enrolledAt: new Date(h.enrolledAtMs).toISOString(),
     lastSeq: h.lastSeq,
     keyId: h.keyId,
+    app:
+      h.application === ''
+        ? null
+        : {
+            deployment: h.deployment,
+            application: h.application,
+            installed: h.installedVersion,
+            staged: h.stagedVersion,
+            maintenance: h.maintenance,
+            lastBackupId: h.lastBackupId,
+            lastHealth: h.lastHealth,
+            lastHealthAt: h.lastHealthAtMs > 0 ? new Date(h.lastHealthAtMs).toISOString() : null,
+            rollout: h.currentRollout || null,
+          },
   };
 }
 

@@ -1,0 +1,140 @@
+/**
+ * What a rollout is, as stored: a spec frozen when it starts (spec_json, never edited) and a
+ * status that the engine moves forward one durable transition at a time.
+ *
+ * Rollout states:
+ *
+ *   scheduled ─▶ staging ─▶ staged ─▶ upgrading ─▶ finalizing ─▶ verifying ─▶ succeeded
+ *                   │                    │              │             │
+ *                   └──── halted ◀───────┘            held ◀──────────┘
+ *                  (operator: resume | abort)   (operator: retry | rollback ─▶ rolling-back ─▶ rolled-back)
+ *
+ *   abort from any unfinished state ─▶ aborted (hosts in flight finish their phase first)
+ *
+ * Host states inside a rollout: pending ─▶ staging ─▶ staged ─▶ upgrading ─▶ verifying ─▶ upgraded
+ * ─▶ final-verifying ─▶ verified; a failed upgrade or verify goes rolling-back ─▶ rolled-back
+ * (or rollback-failed, which needs an operator). `current` marks hosts already on the target.
+ */
+import type { BatchSpec, StagingSpec, WindowSpec } from '../../shared/fleet/types';
+
+export const FINISHED_ROLLOUT_STATES = ['succeeded', 'aborted', 'rolled-back', 'failed'] as const;
+
+export type RolloutState =
+  | 'scheduled'
+  | 'staging'
+  | 'staged'
+  | 'upgrading'
+  | 'finalizing'
+  | 'verifying'
+  | 'held'
+  | 'halted'
+  | 'rolling-back'
+  | 'aborting'
+  | (typeof FINISHED_ROLLOUT_STATES)[number];
+
+export type HostState =
+  | 'pending'
+  | 'current'
+  | 'staging'
+  | 'staged'
+  | 'stage-failed'
+  | 'upgrading'
+  | 'verifying'
+  | 'upgraded'
+  | 'final-verifying'
+  | 'verified'
+  | 'verify-failed'
+  | 'rolling-back'
+  | 'rolled-back'
+  | 'rollback-failed';
+
+/** The phase a host state has in flight (written before the command is sent). */
+export const PHASE_OF_STATE: Partial<Record<HostState, 'download' | 'upgrade' | 'verify' | 'rollback'>> = {
+  staging: 'download',
+  upgrading: 'upgrade',
+  verifying: 'verify',
+  'final-verifying': 'verify',
+  'rolling-back': 'rollback',
+};
+
+export interface RolloutHostSpec {
+  readonly hostId: string;
+  readonly hostname: string;
+  readonly role: string;
+  readonly vars: Readonly<Record<string, string>>;
+  /** 0 is the canary batch (when there is one). */
+  readonly batch: number;
+  readonly installed: string;
+}
+
+export interface RolloutSpec {
+  readonly deployment: string;
+  readonly recipeName: string;
+  readonly recipeLabel: string;
+  readonly recipeYaml: string;
+  readonly requestedTarget: string;
+  readonly target: string;
+  readonly vars: Readonly<Record<string, string>>;
+  readonly window: WindowSpec;
+  readonly staging: StagingSpec;
+  readonly batches: BatchSpec;
+  readonly hosts: readonly RolloutHostSpec[];
+  /** Failed hosts the rollout tolerates (the threshold resolved against the host count). */
+  readonly maxFailures: number;
+  readonly approved: boolean;
+  /** From past step timings of this recipe; null when there are none. */
+  readonly estimateMsPerHost: number | null;
+  /** The role whose host runs `finalize`, when the recipe has one. */
+  readonly finalizeRole: string | null;
+}
+
+export interface RolloutRecord {
+  readonly id: string;
+  readonly deployment: string;
+  readonly spec: RolloutSpec;
+  readonly state: RolloutState;
+  readonly reason: string;
+  readonly paused: boolean;
+  readonly pauseUntil: number | null;
+  /** The highest batch the operator (or the timed pause) let start. */
+  readonly releasedBatch: number;
+  readonly stageAt: number;
+  readonly stagedAt: number | null;
+  readonly windowOpenedAt: number | null;
+  readonly finalizeState: 'sent' | 'succeeded' | 'failed' | null;
+  readonly finalizeHost: string | null;
+  readonly createdBy: string;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly finishedAt: number | null;
+}
+
+export interface RolloutHostRecord {
+  readonly rolloutId: string;
+  readonly hostId: string;
+  readonly position: number;
+  readonly batch: number;
+  readonly role: string;
+  readonly vars: Readonly<Record<string, string>>;
+  readonly state: HostState;
+  /** The phase sent (or about to be) and not yet answered; null when none is in flight. */
+  readonly phase: string | null;
+  readonly phaseRunId: string | null;
+  readonly installed: string;
+  readonly staged: string;
+  /** The host went silent with a phase in flight: nothing new starts until it is reconciled. */
+  readonly unknown: boolean;
+  readonly reason: string;
+  readonly startedAt: number | null;
+  readonly finishedAt: number | null;
+  readonly downtimeMs: number | null;
+}
+
+/** Journal run ids on the agent: the upgrade, its verify and its rollback share one run (backups). */
+export function agentRunId(
+  rolloutId: string,
+  kind: 'stage' | 'upgrade' | 'finalize' | 'final-verify',
+): string {
+  const suffix = { stage: 's', upgrade: 'u', finalize: 'f', 'final-verify': 'v' }[kind];
+  return `${rolloutId}-${suffix}`;
+}
