@@ -4,6 +4,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { HttpRepo } from '../../scripts/fixtures/http-repo';
 import { tempDir } from '../helpers/processes';
+import { waitFor } from '../helpers/wait';
 
 /** A raw request: fetch() would normalise `..` away before the server could refuse it. */
 function get(url: string, rawPath: string): Promise<{ status: number; body: string }> {
@@ -77,6 +78,35 @@ describe('HttpRepo', () => {
       expect(Date.now() - started).toBeGreaterThanOrEqual(450);
     } finally {
       await slow.stop();
+    }
+  });
+
+  // A slice (a twentieth of the rate, 8 MB here) overfills the socket's buffers at once; a client
+  // that then goes away must not leave the response waiting for a 'drain' that never comes.
+  it('ends a throttled response whose client goes away mid-download', async () => {
+    writeFileSync(path.join(base, 'served/huge.bin'), Buffer.alloc(64_000_000, 1));
+    const slow = new HttpRepo({ root: path.join(base, 'served'), bytesPerSecond: 160_000_000 });
+    await slow.start();
+    try {
+      const { port } = new URL(slow.url);
+      await new Promise<void>((resolve, reject) => {
+        const req = http.get({ hostname: '127.0.0.1', port, path: '/huge.bin' }, (res) => {
+          res.once('data', () => {
+            req.destroy();
+            resolve();
+          });
+        });
+        req.on('error', (err) => (req.destroyed ? undefined : reject(err)));
+      });
+      await waitFor('the response to end', () => slow.requests.length === 1, 1500);
+    } finally {
+      await slow.stop();
+    }
+  });
+
+  it('refuses a rate that is not a positive number', () => {
+    for (const bytesPerSecond of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => new HttpRepo({ root: base, bytesPerSecond })).toThrow(/bytesPerSecond/);
     }
   });
 });
