@@ -1,18 +1,18 @@
 /**
- * The embedded default: a controller on SQLite plus three local agents, enrolled over loopback
- * with a one-time token, then `convoy status` and a signed `convoy ping`. Everything runs as the
- * real executables; the state lives in a temp directory (or --state-dir) and is removed at the
- * end unless --keep is given. The last line is one JSON summary for scripts.
+ * The embedded default: a full BlueMind-like rollout on a local demo fleet.
+ *
+ * Three fake hosts (an agent process each, an isolated apt root, a local package repository, and
+ * a small fake BlueMind web service with maintenance mode, `/setup` and a health page), one
+ * controller on SQLite. The controller's scheduler clock starts at 01:59 (Europe/Paris) and warps
+ * over idle time, so the off-hours staging at 02:00 and the 03:00 window happen in seconds:
+ * packages are pre-downloaded at 02:00 with no downtime, then at 03:00 the hosts upgrade canary
+ * first, BlueMind's `/setup` runs once on the core host, and every host is verified.
+ *
+ * The last line is one JSON object: rollout (final state), hosts, finalizeCalls,
+ * stagedBeforeWindow and downtimeMs (per host, measured by the fake service).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-
-const ROOT = path.resolve(__dirname, '../..');
-const CONVOY = path.join(ROOT, 'bin/convoy.js');
-const AGENT = path.join(ROOT, 'bin/convoy-agent.js');
-const AGENTS = 3;
+import { spawn } from 'node:child_process';
+import { BlueMindFleet, CONVOY_JS } from './fixtures/bluemind-fleet';
 
 interface Args {
   keep: boolean;
@@ -40,133 +40,116 @@ function step(text: string): void {
   process.stdout.write(`\n==> ${text}\n`);
 }
 
-/** Runs a CLI, echoing its output, and fails the demo when it fails. */
-function cli(bin: string, args: readonly string[], quiet = false, env: NodeJS.ProcessEnv = {}): string {
-  const r = spawnSync(process.execPath, [bin, ...args], {
-    encoding: 'utf8',
-    timeout: 60_000,
-    env: { ...process.env, ...env },
-  });
-  if (!quiet) process.stdout.write(r.stdout);
-  if (r.status !== 0) throw new Error(`${path.basename(bin)} ${args[0] ?? ''} failed: ${r.stderr.trim()}`);
-  return r.stdout;
+interface RolloutDoc {
+  id: string;
+  state: string;
+  stagedAt: number | null;
+  windowOpenedAt: number | null;
+  hosts: { hostId: string; hostname: string; state: string; downtimeMs: number | null }[];
 }
 
-function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const timer = setTimeout(
-      () => reject(new Error(`no ${pattern.source} within ${timeoutMs} ms:\n${seen}`)),
-      timeoutMs,
+interface EventDoc {
+  id: number;
+  kind: string;
+  hostId: string | null;
+}
+
+/** `convoy rollout watch`, its output shown as it comes (a live bar on a terminal). */
+function watch(fleet: BlueMindFleet, id: string): Promise<number | null> {
+  return new Promise((resolve) => {
+    const child = spawn(
+      process.execPath,
+      [CONVOY_JS, 'rollout', 'watch', id, '--state-dir', fleet.stateDir],
+      {
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
     );
-    child.stdout?.on('data', (d: Buffer) => {
-      seen += d.toString();
-      const m = pattern.exec(seen);
-      if (m !== null) {
-        clearTimeout(timer);
-        resolve(m);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`controller exited with ${code}:\n${seen}`)));
+    child.once('exit', (code) => resolve(code));
   });
-}
-
-async function waitOnline(stateDir: string, count: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const out = cli(CONVOY, ['status', '--state-dir', stateDir, '--json'], true);
-    const hosts = (JSON.parse(out) as { hosts: { online: boolean }[] }).hosts;
-    if (hosts.filter((h) => h.online).length === count) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`fewer than ${count} agents online after ${timeoutMs} ms`);
 }
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const root = args.dir ?? mkdtempSync(path.join(os.tmpdir(), 'convoy-demo-'));
-  const stateDir = path.join(root, 'controller');
-  const children: ChildProcess[] = [];
-  const stopAll = (): void => {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-  };
-  process.on('SIGINT', () => {
-    stopAll();
-    process.exit(130);
+  step(
+    'building 3 fake BlueMind hosts (apt roots, package repositories, fake web services) and a controller',
+  );
+  const fleet = await BlueMindFleet.create({
+    hosts: 3,
+    ...(args.dir === undefined ? {} : { dir: args.dir }),
+    controllerArgs: ['--clock-start', '2026-12-01T01:59:00+01:00', '--clock-warp'],
+    log: (line) => process.stdout.write(`${line}\n`),
   });
   try {
-    step(`starting the controller (state in ${stateDir})`);
-    const controller = spawn(
-      process.execPath,
-      [CONVOY, 'controller', 'start', '--state-dir', stateDir, '--listen', '127.0.0.1:0'],
-      {
-        stdio: ['ignore', 'pipe', 'ignore'],
-      },
-    );
-    children.push(controller);
-    const [, address = '', key = ''] = await waitForLine(controller, /agents on (\S+); key (\S+)/, 20_000);
-    process.stdout.write(`controller on ${address}, key ${key}\n`);
+    step('convoy status');
+    process.stdout.write(await fleet.cliOk('status'));
 
-    step(`creating a one-time token for ${AGENTS} agents`);
-    const token = cli(
-      CONVOY,
-      [
-        'token',
-        'create',
-        '--state-dir',
-        stateDir,
-        '--ttl',
-        '10m',
-        '--uses',
-        String(AGENTS),
-        '--labels',
-        'env=demo',
-      ],
-      true,
-    ).trim();
-    process.stdout.write(`token ${token.split('.')[0] ?? ''}.<secret>\n`);
+    step('convoy apply fleet.yaml (staging 02:00, window 03:00-05:00 Europe/Paris, canary then 2 at a time)');
+    const file = fleet.writeFleet(fleet.fleetYaml());
+    process.stdout.write(await fleet.cliOk('apply', file));
 
-    step(`enrolling and starting ${AGENTS} agents`);
-    for (let i = 1; i <= AGENTS; i++) {
-      const dir = path.join(root, `agent-${i}`);
-      // The token travels in the environment, not on argv where `ps` would show it.
-      const args = [
-        'enroll',
-        '--controller',
-        address,
-        '--controller-key',
-        key,
-        '--state-dir',
-        dir,
-        '--hostname',
-        `demo-host-${i}`,
-      ];
-      cli(AGENT, args, false, { CONVOY_ENROLL_TOKEN: token });
-      children.push(spawn(process.execPath, [AGENT, 'run', '--state-dir', dir], { stdio: 'ignore' }));
-    }
-    await waitOnline(stateDir, AGENTS, 20_000);
+    step("convoy rollout plan mail-prod --to latest (runs every host's check; changes nothing)");
+    process.stdout.write(await fleet.cliOk('rollout', 'plan', 'mail-prod', '--to', 'latest'));
+
+    step('convoy rollout start mail-prod --to latest');
+    const id = (await fleet.cliOk('rollout', 'start', 'mail-prod', '--to', 'latest')).trim();
+    process.stdout.write(`${id}\n`);
+
+    step(`convoy rollout watch ${id}`);
+    await watch(fleet, id);
 
     step('convoy status');
-    cli(CONVOY, ['status', '--state-dir', stateDir]);
+    process.stdout.write(await fleet.cliOk('status'));
 
-    step('convoy ping (a signed no-op to every agent, round trip per host)');
-    cli(CONVOY, ['ping', '--state-dir', stateDir]);
+    step(`convoy events --rollout ${id} (the last 12)`);
+    process.stdout.write(await fleet.cliOk('events', '--rollout', id, '--limit', '12'));
 
-    const status = JSON.parse(cli(CONVOY, ['status', '--state-dir', stateDir, '--json'], true)) as {
-      hosts: { online: boolean }[];
+    const doc = await fleet.cliJson<RolloutDoc>('rollout', 'status', id);
+    const events = await fleet.cliJson<EventDoc[]>('events', '--rollout', id, '--limit', '100000');
+    const windowOpened = events.find((e) => e.kind === 'rollout.upgrading')?.id ?? Number.POSITIVE_INFINITY;
+    const stagedEvents = events.filter((e) => e.kind === 'rollout.host.staging.ok');
+    const stagedBeforeWindow =
+      stagedEvents.length === fleet.hosts.length &&
+      stagedEvents.every((e) => e.id < windowOpened) &&
+      doc.stagedAt !== null &&
+      doc.windowOpenedAt !== null &&
+      doc.stagedAt <= doc.windowOpenedAt;
+    const hosts = await Promise.all(
+      fleet.hosts.map(async (h) => {
+        const spans = h.bluemind.state().maintenanceSpans;
+        return {
+          host: h.name,
+          id: h.hostId,
+          role: h.role,
+          state: doc.hosts.find((x) => x.hostId === h.hostId)?.state ?? 'unknown',
+          installed: (await h.apt.installedVersion('bm-core')) ?? null,
+          downtimeMs: spans.reduce((sum, s) => sum + ((s.off ?? Date.now()) - s.on), 0),
+        };
+      }),
+    );
+    const summary = {
+      demo: doc.state === 'succeeded' ? 'ok' : 'failed',
+      rollout: doc.state,
+      rolloutId: id,
+      hosts: hosts.map(({ host, id: hostId, role, state, installed }) => ({
+        host,
+        id: hostId,
+        role,
+        state,
+        installed,
+      })),
+      finalizeCalls: fleet.setupCalls(),
+      stagedBeforeWindow,
+      downtimeMs: Object.fromEntries(hosts.map((h) => [h.host, h.downtimeMs])),
     };
-    const online = status.hosts.filter((h) => h.online).length;
     if (args.keep) {
-      step(`leaving it running: convoy status --state-dir ${stateDir}  (Ctrl-C stops everything)`);
-      process.stdout.write(
-        JSON.stringify({ demo: 'ok', hosts: status.hosts.length, online, stateDir }) + '\n',
-      );
+      step(`leaving it running: convoy status --state-dir ${fleet.stateDir}  (Ctrl-C stops everything)`);
+      process.stdout.write(JSON.stringify(summary) + '\n');
       await new Promise(() => undefined);
     }
-    process.stdout.write(JSON.stringify({ demo: 'ok', hosts: status.hosts.length, online }) + '\n');
+    if (doc.state !== 'succeeded') process.exitCode = 1;
+    process.stdout.write(JSON.stringify(summary) + '\n');
   } finally {
-    stopAll();
-    if (!args.keep && args.dir === undefined) rmSync(root, { recursive: true, force: true });
+    if (!args.keep) await fleet.stop();
   }
 }
 

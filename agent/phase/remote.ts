@@ -14,7 +14,7 @@ import { execOnHost } from '../host/exec';
 import { loadSecretsFile, secretsFromMap } from '../secrets';
 import { STEP_REGISTRY } from '../steps';
 import { PhaseJournal } from './journal';
-import { withProbedVersions } from './versions';
+import { probeVersions, withProbedVersions } from './versions';
 import { runPhase, type StepRecord } from './runner';
 import { activeRun, markActiveRun, PHASE_STATE_DIR } from './summary';
 
@@ -51,7 +51,7 @@ export async function runRemotePhase(
     const log = ctx.log.child({ runId: cmd.runId, phase: cmd.phase, recipe: recipe.name });
     log.info('phase starting');
     // The installed version fills {{installed}} when the controller did not know it.
-    const { vars, seen } = await withProbedVersions(recipe, cmd.vars, cmd.phase === 'check', execOnHost, {});
+    const { vars, seen: probed } = await withProbedVersions(recipe, cmd.vars, false, execOnHost, {});
     const outcome = await runPhase(
       { recipe, phase: cmd.phase, roles: cmd.roles, vars, runId: cmd.runId },
       {
@@ -75,6 +75,8 @@ export async function runRemotePhase(
       },
     );
     log.info('phase finished', { ok: outcome.ok });
+    // A check refreshes the package lists first: what is available is read after it ran.
+    const seen = cmd.phase === 'check' ? await probeVersions(recipe, vars, execOnHost, {}, true) : probed;
     return {
       runId: outcome.runId,
       phase: outcome.phase,

@@ -347,7 +347,15 @@ export class RolloutEngine {
     await this.write(r, `rollout.host.${state}`, { hostId: h.hostId }, async (tx, now) => {
       await patchHost(tx, r.id, h.hostId, patch);
       await this.insertRun(tx, r, h.hostId, phase, runIdFor(r.id, state), phaseRunId);
-      await this.hostApp(tx, r, h.hostId, { rolloutId: r.id }, now);
+      // Maintenance, as status shows it: from the start of a host's upgrade until it is verified
+      // or rolled back (a failed rollback leaves it on: the host needs an operator).
+      await this.hostApp(
+        tx,
+        r,
+        h.hostId,
+        state === 'upgrading' ? { rolloutId: r.id, maintenance: true } : { rolloutId: r.id },
+        now,
+      );
     });
     this.deps.failpoint(`host.${state}`);
     this.launch(r, { ...h, ...patch, phase, phaseRunId }, 'send');
@@ -462,7 +470,7 @@ export class RolloutEngine {
         case 'upgrading':
           return ok
             ? { state: 'upgrading', app: backupId ? { lastBackupId: backupId } : {}, then: 'verifying' }
-            : { state: 'upgrading', app: { maintenance: true }, then: 'rolling-back' };
+            : { state: 'upgrading', app: {}, then: 'rolling-back' };
         case 'verifying':
           return ok
             ? {
@@ -494,6 +502,7 @@ export class RolloutEngine {
       state: next.state,
     };
     if (h.state === 'staging' && ok) patch.staged = target;
+    if (h.state === 'verifying' && ok) patch.installed = target;
     if (h.state === 'upgrading') patch.downtimeMs = Math.max(0, now - (h.startedAt ?? now));
     const then = next.then;
     const thenPhase = then === undefined ? undefined : PHASE_OF_STATE[then];
