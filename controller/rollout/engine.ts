@@ -68,6 +68,7 @@ export class RolloutEngine {
   private readonly recipes = new Map<string, PreparedRecipe>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
+  private again = false;
   private stopped = false;
   private readonly log: Logger;
 
@@ -89,12 +90,19 @@ export class RolloutEngine {
 
   /** Runs a tick soon (after an operator action or an answer). */
   poke(): void {
-    if (this.stopped || this.ticking) return;
+    if (this.stopped) return;
+    if (this.ticking) {
+      // An answer landed during a tick: look again right after it rather than at the next timer.
+      this.again = true;
+      return;
+    }
     this.ticking = true;
+    this.again = false;
     this.tick()
       .catch((err: unknown) => this.log.error('rollout tick failed', { err }))
       .finally(() => {
         this.ticking = false;
+        if (this.again) setImmediate(() => this.poke());
       });
   }
 
