@@ -141,6 +141,7 @@ export interface RolloutView {
   readonly batches: number;
   readonly currentBatch: number | null;
   readonly elapsedMs: number;
+  readonly estimatedRemainingMs: number | null;
   readonly estimateMsPerHost: number | null;
   readonly maxFailures: number;
   readonly schedulerNow: number;
@@ -185,6 +186,11 @@ export async function rolloutView(deps: RolloutServiceDeps, r: RolloutRecord): P
     batches: new Set(hosts.filter((h) => h.batch >= 0).map((h) => h.batch)).size,
     currentBatch: pending.length === 0 ? null : Math.min(...pending.map((h) => h.batch)),
     elapsedMs: (r.finishedAt ?? deps.now()) - r.createdAt,
+    // Batches still to run times the per-host estimate (hosts of a batch run side by side).
+    estimatedRemainingMs:
+      r.spec.estimateMsPerHost === null || r.finishedAt !== null
+        ? null
+        : new Set(pending.filter((h) => h.batch >= 0).map((h) => h.batch)).size * r.spec.estimateMsPerHost,
     estimateMsPerHost: r.spec.estimateMsPerHost,
     maxFailures: r.spec.maxFailures,
     schedulerNow: now,

@@ -49,6 +49,7 @@ interface RolloutDoc {
   batches: number;
   currentBatch: number | null;
   elapsedMs: number;
+  estimatedRemainingMs: number | null;
   estimateMsPerHost: number | null;
   maxFailures: number;
   hosts: {
@@ -389,11 +390,15 @@ function progressText(r: RolloutDoc): string {
   return `${(p['upgraded'] ?? 0) + (p['current'] ?? 0)}/${p['hosts'] ?? 0} upgraded, ${p['failed'] ?? 0} failed`;
 }
 
+function remaining(r: RolloutDoc): string {
+  return r.estimatedRemainingMs === null ? '' : `, about ${formatDuration(r.estimatedRemainingMs)} left`;
+}
+
 function printRollout(r: RolloutDoc): void {
   const out = (s: string): void => void process.stdout.write(`${s}\n`);
   out(`rollout ${r.id}: ${r.deployment} to ${r.target} — ${stateText(r)}${r.reason ? ` (${r.reason})` : ''}`);
   out(
-    `  staged ${r.progress['staged'] ?? 0}/${r.progress['hosts'] ?? 0}, ${progressText(r)}, batch ${r.currentBatch ?? '-'} of ${r.batches}, elapsed ${formatDuration(r.elapsedMs)}`,
+    `  staged ${r.progress['staged'] ?? 0}/${r.progress['hosts'] ?? 0}, ${progressText(r)}, batch ${r.currentBatch ?? '-'} of ${r.batches}, elapsed ${formatDuration(r.elapsedMs)}${remaining(r)}`,
   );
   const w = r.window;
   out(
@@ -431,7 +436,7 @@ async function watch(client: OperatorClient, id: string, flags: RolloutFlags): P
     const done = (r.progress['upgraded'] ?? 0) + (r.progress['current'] ?? 0);
     const line = `${r.id} ${stateText(r)} staged ${r.progress['staged'] ?? 0}/${total} upgraded ${done}/${total} failed ${r.progress['failed'] ?? 0}${
       r.progress['unknown'] ? ` unknown ${r.progress['unknown']}` : ''
-    } elapsed ${formatDuration(r.elapsedMs)}${r.reason ? ` — ${r.reason}` : ''}`;
+    } elapsed ${formatDuration(r.elapsedMs)}${remaining(r)}${r.reason ? ` — ${r.reason}` : ''}`;
     if (tty) {
       const width = 20;
       const filled = total === 0 ? width : Math.round((done / total) * width);
