@@ -17,6 +17,7 @@ import { AGENT_SERVICE_POLICY, assertEveryMethodHasPolicy, OPERATOR_SERVICE_POLI
 import { loadOrCreateSigningKey, type ControllerKey } from './signing-key';
 import { acquireStateLock, type StateLock } from './state-lock';
 import { Store } from './store/store';
+import { markOrphanedPhaseRunsLost } from './store/phase-runs';
 import { SchedulerClock } from './rollout/clock';
 import { RolloutEngine } from './rollout/engine';
 import { failpointsFromEnv } from './rollout/failpoint';
@@ -83,6 +84,7 @@ export class Controller {
       const key = await loadOrCreateSigningKey(options.stateDir);
       const store = await Store.open(path.join(options.stateDir, STORE_FILE));
       opened.store = store;
+      await markOrphanedPhaseRunsLost(store.db, now());
       const gateway = new AgentGateway(store, key, options.gateway, log.child({ component: 'gateway' }), now);
       const protos = loadConvoyProtos();
       assertEveryMethodHasPolicy('AgentService', protos.AgentService.service, AGENT_SERVICE_POLICY);

@@ -108,3 +108,29 @@ async function insertStepResult(tx: Tx, phaseRunId: string, s: WireStepReport): 
     ],
   );
 }
+
+/**
+ * At start: phase runs still `sent` were cut off by the previous controller's end. Those of an
+ * unfinished rollout are left for its reconciliation (their run ids start with the rollout id);
+ * the others (`convoy phase run`, plans) have nobody left to wait for them and become `lost`.
+ */
+export async function markOrphanedPhaseRunsLost(db: Sqlite, nowMs: number): Promise<number> {
+  return db.write(async (tx) => {
+    const result = await tx.run(
+      `UPDATE phase_runs SET state = 'lost', finished_at = ?
+        WHERE state = 'sent'
+          AND NOT EXISTS (SELECT 1 FROM rollouts r
+                           WHERE r.state NOT IN ('succeeded', 'aborted', 'rolled-back', 'failed')
+                             AND phase_runs.run_id LIKE r.id || '-%')`,
+      [nowMs],
+    );
+    if (result.changes > 0)
+      await appendEvent(tx, {
+        at: nowMs,
+        actor: 'controller',
+        kind: 'phase.orphans-lost',
+        data: { count: result.changes, reason: 'the controller restarted while they were in flight' },
+      });
+    return result.changes;
+  });
+}
