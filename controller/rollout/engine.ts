@@ -506,7 +506,8 @@ export class RolloutEngine {
       phase: null,
       phaseRunId: null,
       unknown: false,
-      reason: ok ? '' : why,
+      // A rolled-back host keeps why its upgrade or verify failed: status must still say why.
+      reason: ok ? (h.state === 'rolling-back' ? h.reason : '') : why,
       state: next.state,
     };
     if (h.state === 'staging' && ok) patch.staged = target;
@@ -535,6 +536,7 @@ export class RolloutEngine {
         phase: thenPhase,
         phaseRunId: thenRunId,
         unknown: false,
+        reason: patch.reason ?? '',
       });
     }
   }
