@@ -202,12 +202,12 @@ async function checkHosts(
           problem: `check failed${failed ? ` at ${failed.stepId}: ${failed.errorMessage}` : ''}`,
         };
       }
-      return {
-        installed: call.report.installed,
-        available: call.report.available,
-        online: true,
-        problem: '',
-      };
+      // Without an `available` probe, what the check's steps listed (e.g. dnf's check-update) counts.
+      const available =
+        call.report.available.length > 0
+          ? call.report.available
+          : [...new Set(call.report.steps.flatMap((st) => st.versions))];
+      return { installed: call.report.installed, available, online: true, problem: '' };
     }),
   );
 }
@@ -262,10 +262,10 @@ export async function planRollout(
     const a = answers[i] ?? { installed: '', available: [], online: false, problem: 'no answer' };
     let problem = a.problem;
     let verdict: PolicyVerdict | null = null;
+    if (problem === '' && a.installed === '') problem = 'the recipe read no installed version';
     if (problem === '' && target !== '') {
-      verdict = a.installed === '' ? null : decideUpgrade(a.installed, target, policy);
-      if (a.installed === '') problem = 'the recipe read no installed version';
-      else if (verdict?.kind !== 'same' && a.available.length > 0 && !a.available.includes(target))
+      verdict = decideUpgrade(a.installed, target, policy);
+      if (verdict?.kind !== 'same' && a.available.length > 0 && !a.available.includes(target))
         problem = `${target} is not available (it offers ${a.available.slice(0, 5).join(', ') || 'nothing'})`;
       for (const c of matchCautions(recipe, a.installed, target)) cautions.add(c.message);
     }
