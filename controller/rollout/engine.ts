@@ -405,12 +405,14 @@ export class RolloutEngine {
     if (h === undefined || h.phase === null || h.phaseRunId !== seen.phaseRunId) return;
     const host = await this.deps.store.getHost(h.hostId);
     if (host === undefined) return;
+    // Each of these returns ends the promise and pokes the next tick, which reconciles again at
+    // once: without a pause an offline host kept the controller spinning on the store.
     if (!this.deps.gateway.isOnline(h.hostId)) {
       if (!h.unknown) await this.markUnknown(r, h, 'offline with a phase in flight');
-      return;
+      return delay(500);
     }
     const journal = await this.queryJournal(host.id);
-    if (journal === undefined) return;
+    if (journal === undefined) return delay(500);
     const runId = runIdFor(r.id, h.state);
     if (journal !== null && journal.runId === runId && journal.phase === h.phase) {
       if (journal.state === 'running') {
@@ -572,10 +574,10 @@ export class RolloutEngine {
     if (mode === 'reconcile') {
       if (!this.deps.gateway.isOnline(hostId)) {
         await this.setReason(r, `finalize host ${hostId} is offline; waiting for it`);
-        return;
+        return delay(500);
       }
       const journal = await this.queryJournal(hostId);
-      if (journal === undefined) return;
+      if (journal === undefined) return delay(500);
       if (journal !== null && journal.runId === runId && journal.phase === 'finalize') {
         if (journal.state === 'running') return delay(500);
         if (journal.state === 'succeeded' || journal.state === 'failed')
