@@ -271,9 +271,16 @@ export class RolloutEngine {
       await this.setReason(r, `waiting: ${gate.reason}`);
       return gate.retryAtMs;
     }
+    // An offline host is not started: the command would be lost at once, and its maintenance and
+    // downtime would count from now rather than from when its upgrade can really begin.
+    const reachable = ready.filter((h) => this.deps.gateway.isOnline(h.hostId));
+    if (reachable.length === 0) {
+      await this.setReason(r, `waiting for ${ready.map((h) => h.hostId).join(', ')} (offline)`);
+      return Number.POSITIVE_INFINITY;
+    }
     if (r.state === 'staged')
       await this.setRollout(r, { state: 'upgrading', windowOpenedAt: now, reason: `batch ${batch}` });
-    for (const h of ready) await this.startHostPhase({ ...r, state: 'upgrading' }, h, 'upgrading');
+    for (const h of reachable) await this.startHostPhase({ ...r, state: 'upgrading' }, h, 'upgrading');
     return Number.POSITIVE_INFINITY;
   }
 
