@@ -1,0 +1,271 @@
+/**
+ * A BlueMind rollout on hosts that are network namespaces (fixtures.md §6): the controller runs
+ * in `${P}ctl` listening on 10.200.0.1, and each host's agent, package repository server and fake
+ * BlueMind run inside that host's namespace, on its own 127.0.0.1 and 10.200.0.(10+i). The CLI
+ * runs here and talks to the controller through the unix socket in its state directory.
+ *
+ * Nothing in the root namespace ever dials a namespace address: the test reads what it checks
+ * from files (dpkg databases, the fake BlueMind's state file), the CLI, and `ss` run inside ctl.
+ */
+import type { SpawnOptions } from 'node:child_process';
+import { BlueMindFleet, type Spawner } from '../../scripts/fixtures/bluemind-fleet';
+import {
+  createNetns,
+  netnsUnavailableReason,
+  uniqueNetnsPrefix,
+  type Netns,
+  type NetnsHost,
+} from '../fixtures/netns';
+import { waitFor } from '../helpers/wait';
+
+jest.setTimeout(180_000);
+
+const unavailable = netnsUnavailableReason();
+if (unavailable !== undefined) {
+  process.stderr.write(`rollout on network namespaces: skipped, namespaces unavailable: ${unavailable}\n`);
+}
+const describeNetns = unavailable === undefined ? describe : describe.skip;
+
+/** The demo's clock: staging at 02:00 and the 03:00 window come within seconds. */
+const WARPED_CLOCK = ['--clock-start', '2026-12-01T01:59:00+01:00', '--clock-warp'];
+
+/** States a rollout stops in: finished, or waiting for an operator. */
+const FINISHED = ['succeeded', 'held', 'halted', 'failed', 'aborted', 'rolled-back'];
+
+interface RolloutHostDoc {
+  hostId: string;
+  hostname: string;
+  batch: number;
+  state: string;
+  phase: string | null;
+  unknown: boolean;
+  reason: string;
+  startedAt: number | null;
+}
+
+interface RolloutDoc {
+  id: string;
+  state: string;
+  reason: string;
+  paused: boolean;
+  hosts: RolloutHostDoc[];
+}
+
+interface HostStatus {
+  id: string;
+  online: boolean;
+}
+
+interface EventDoc {
+  id: number;
+  kind: string;
+  hostId: string | null;
+}
+
+function spawnerIn(netns: Netns, ns: NetnsHost): Spawner {
+  return (cmd: string, args: string[], opts: SpawnOptions) => netns.spawnIn(ns, cmd, args, opts);
+}
+
+function hostAt(netns: Netns, index: number): NetnsHost {
+  const host = netns.hosts[index];
+  if (host === undefined) throw new Error(`no namespace for host ${index}`);
+  return host;
+}
+
+interface NamespacedFleet {
+  readonly netns: Netns;
+  readonly fleet: BlueMindFleet;
+}
+
+/** Three namespaced hosts and a namespaced controller; the fleet file is not applied yet. */
+async function createNamespacedFleet(): Promise<NamespacedFleet> {
+  const netns = await createNetns(uniqueNetnsPrefix(), 3);
+  try {
+    const fleet = await BlueMindFleet.create({
+      hosts: 3,
+      listen: `${netns.ctl.address}:0`,
+      spawnController: spawnerIn(netns, netns.ctl),
+      spawnOnHost: (i) => spawnerIn(netns, hostAt(netns, i)),
+      controllerArgs: WARPED_CLOCK,
+    });
+    return { netns, fleet };
+  } catch (err) {
+    await netns.destroy();
+    throw err;
+  }
+}
+
+/** Stops the processes the fleet started, then whatever is left in the namespaces, and deletes them. */
+async function teardown(built: NamespacedFleet | undefined): Promise<void> {
+  await built?.fleet.stop();
+  await built?.netns.destroy();
+}
+
+function need(built: NamespacedFleet | undefined): NamespacedFleet {
+  if (built === undefined) throw new Error('the namespaced fleet was not built (see beforeAll)');
+  return built;
+}
+
+function rolloutStatus(fleet: BlueMindFleet, id: string): Promise<RolloutDoc> {
+  return fleet.cliJson<RolloutDoc>('rollout', 'status', id);
+}
+
+async function waitForRollout(
+  fleet: BlueMindFleet,
+  id: string,
+  what: string,
+  done: (doc: RolloutDoc) => boolean,
+  timeoutMs = 60_000,
+): Promise<RolloutDoc> {
+  let last: RolloutDoc | undefined;
+  try {
+    return await waitFor(
+      what,
+      async () => {
+        last = await rolloutStatus(fleet, id);
+        return done(last) ? last : undefined;
+      },
+      timeoutMs,
+      200,
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\nlast status: ${JSON.stringify(last)}\n${fleet.dump()}`);
+  }
+}
+
+/** `rollout start` refuses while a host is offline: start once all three are (a loaded machine may drop one). */
+async function startRollout(fleet: BlueMindFleet): Promise<string> {
+  await fleet.waitOnline(3, 30_000);
+  const r = await fleet.cli('rollout', 'start', 'mail-prod', '--to', 'latest');
+  if (r.code !== 0) throw new Error(`rollout start exited ${r.code}: ${r.stderr}\n${fleet.dump()}`);
+  return r.stdout.trim();
+}
+
+async function hostOnline(fleet: BlueMindFleet, hostId: string): Promise<boolean | undefined> {
+  const hosts = (await fleet.cliJson<{ hosts: HostStatus[] }>('status')).hosts;
+  return hosts.find((h) => h.id === hostId)?.online;
+}
+
+/** Remote addresses (each once) of TCP connections established to the controller's agent port, seen inside ctl. */
+async function agentPeers(netns: Netns, controllerAddress: string): Promise<string[]> {
+  const port = controllerAddress.split(':').pop() ?? '';
+  const r = await netns.execIn(netns.ctl, 'ss', ['-Htn', 'state', 'established', `( sport = :${port} )`]);
+  if (r.code !== 0) throw new Error(`ss inside ctl exited ${r.code}: ${r.stderr}`);
+  return r.stdout
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter((cols) => cols.length >= 4)
+    .map((cols) => (cols[cols.length - 1] ?? '').replace(/:\d+$/, ''))
+    .filter((peer, i, all) => all.indexOf(peer) === i)
+    .sort();
+}
+
+async function installedVersions(fleet: BlueMindFleet): Promise<(string | undefined)[]> {
+  return Promise.all(fleet.hosts.map((h) => h.apt.installedVersion('bm-core')));
+}
+
+describeNetns('rollout on hosts in network namespaces', () => {
+  describe('a full BlueMind rollout on three namespaced hosts', () => {
+    let built: NamespacedFleet | undefined;
+
+    beforeAll(async () => {
+      built = await createNamespacedFleet();
+    });
+    afterAll(() => teardown(built));
+
+    it('succeeds with /setup called once and bm-core 4.1.2 on every host, agents dialing from their own addresses', async () => {
+      const { netns, fleet } = need(built);
+      expect(fleet.address).toMatch(/^10\.200\.0\.1:\d+$/);
+      expect(await agentPeers(netns, fleet.address)).toEqual(netns.hosts.map((h) => h.address).sort());
+      expect(await installedVersions(fleet)).toEqual(['4.1.0', '4.1.0', '4.1.0']);
+
+      await fleet.cliOk('apply', fleet.writeFleet(fleet.fleetYaml()));
+      const id = await startRollout(fleet);
+      const doc = await waitForRollout(fleet, id, 'the rollout to finish', (d) => FINISHED.includes(d.state));
+
+      expect({ state: doc.state, reason: doc.reason }).toEqual({ state: 'succeeded', reason: '' });
+      expect(doc.hosts.map((h) => h.state)).toEqual(['verified', 'verified', 'verified']);
+      expect(fleet.setupCalls()).toBe(1);
+      expect(fleet.hosts[0]?.bluemind.state().setupCalls).toHaveLength(1);
+      expect(await installedVersions(fleet)).toEqual(['4.1.2', '4.1.2', '4.1.2']);
+      // Each host fetched its packages from its own repository, inside its namespace.
+      for (const h of fleet.hosts)
+        expect(h.apt.repo.requests).toContain('GET /pool/bm-core_4.1.2_all.deb 200');
+      expect(await agentPeers(netns, fleet.address)).toEqual(netns.hosts.map((h) => h.address).sort());
+    });
+  });
+
+  describe('a non-canary host partitioned during a manual pause between batches', () => {
+    let built: NamespacedFleet | undefined;
+
+    beforeAll(async () => {
+      built = await createNamespacedFleet();
+    });
+    afterAll(() => teardown(built));
+
+    it('is marked offline, gets nothing started until healed, then the rollout completes', async () => {
+      const { netns, fleet } = need(built);
+      const batches = '{ canary: 1, concurrency: 2, errorThreshold: 0, pause: manual }';
+      await fleet.cliOk('apply', fleet.writeFleet(fleet.fleetYaml({ batches })));
+      const id = await startRollout(fleet);
+      const paused = await waitForRollout(fleet, id, 'the manual pause before batch 1', (d) => d.paused);
+      const canary = paused.hosts.filter((h) => h.batch === 0);
+      expect(canary.map((h) => h.state)).toEqual(['upgraded']);
+      const [other, cut] = paused.hosts.filter((h) => h.batch === 1);
+      if (other === undefined || cut === undefined) throw new Error(`batch 1 should hold two hosts`);
+      const cutIndex = fleet.hosts.findIndex((h) => h.hostId === cut.hostId);
+      const cutHost = fleet.hosts[cutIndex];
+      if (cutHost === undefined) throw new Error(`${cut.hostId} is not a fleet host`);
+
+      await netns.partition(cutIndex);
+      await waitFor(
+        'the controller to see the partitioned host offline',
+        async () => (await hostOnline(fleet, cut.hostId)) === false,
+        20_000,
+        200,
+      );
+      await fleet.cliOk('rollout', 'resume', id);
+
+      // The reachable host of the batch goes all the way; the partitioned one is not started.
+      const waiting = await waitForRollout(
+        fleet,
+        id,
+        'the reachable batch-1 host upgraded, the rollout waiting for the partitioned one',
+        (d) =>
+          d.hosts.some((h) => h.hostId === other.hostId && h.state === 'upgraded') &&
+          d.reason.includes(cut.hostId),
+      );
+      expect(waiting).toMatchObject({ state: 'upgrading', paused: false });
+      expect(waiting.reason).toMatch(/offline/);
+      expect(waiting.hosts.find((h) => h.hostId === cut.hostId)).toMatchObject({
+        state: 'staged',
+        phase: null,
+        unknown: false,
+      });
+      expect(await hostOnline(fleet, cut.hostId)).toBe(false);
+      const cutEvents = async (): Promise<string[]> =>
+        (await fleet.cliJson<EventDoc[]>('events', '--rollout', id, '--host', cut.hostId, '--limit', '1000'))
+          .map((e) => e.kind)
+          .filter((k) => k.startsWith('rollout.host.'));
+      expect(await cutEvents()).toEqual(['rollout.host.staging', 'rollout.host.staging.ok']);
+      expect(await cutHost.apt.installedVersion('bm-core')).toBe('4.1.0');
+      expect(cutHost.bluemind.state().maintenanceSpans).toEqual([]);
+
+      const healedAt = Date.now();
+      await netns.heal(cutIndex);
+      const done = await waitForRollout(fleet, id, 'the rollout to finish after heal', (d) =>
+        FINISHED.includes(d.state),
+      );
+      expect({ state: done.state, reason: done.reason }).toEqual({ state: 'succeeded', reason: '' });
+      expect(done.hosts.map((h) => h.state)).toEqual(['verified', 'verified', 'verified']);
+      // Its upgrade began after the heal, so its downtime is the upgrade's, not the partition's.
+      expect(done.hosts.find((h) => h.hostId === cut.hostId)?.startedAt).toBeGreaterThanOrEqual(healedAt);
+      expect(await cutEvents()).toEqual(
+        expect.arrayContaining(['rollout.host.upgrading', 'rollout.host.final-verifying.ok']),
+      );
+      expect(fleet.setupCalls()).toBe(1);
+      expect(await installedVersions(fleet)).toEqual(['4.1.2', '4.1.2', '4.1.2']);
+      expect(await agentPeers(netns, fleet.address)).toEqual(netns.hosts.map((h) => h.address).sort());
+    });
+  });
+});
