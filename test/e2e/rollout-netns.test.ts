@@ -78,11 +78,12 @@ interface NamespacedFleet {
 }
 
 /** Three namespaced hosts and a namespaced controller; the fleet file is not applied yet. */
-async function createNamespacedFleet(): Promise<NamespacedFleet> {
+async function createNamespacedFleet(applyMs?: number): Promise<NamespacedFleet> {
   const netns = await createNetns(uniqueNetnsPrefix(), 3);
   try {
     const fleet = await BlueMindFleet.create({
       hosts: 3,
+      ...(applyMs === undefined ? {} : { applyMs }),
       listen: `${netns.ctl.address}:0`,
       spawnController: spawnerIn(netns, netns.ctl),
       spawnOnHost: (i) => spawnerIn(netns, hostAt(netns, i)),
@@ -266,6 +267,67 @@ describeNetns('rollout on hosts in network namespaces', () => {
       expect(fleet.setupCalls()).toBe(1);
       expect(await installedVersions(fleet)).toEqual(['4.1.2', '4.1.2', '4.1.2']);
       expect(await agentPeers(netns, fleet.address)).toEqual(netns.hosts.map((h) => h.address).sort());
+    });
+  });
+
+  describe('the canary partitioned in the middle of its upgrade', () => {
+    let built: NamespacedFleet | undefined;
+
+    beforeAll(async () => {
+      // bm-core's postinst "applies" for 4 s: long enough to cut the host off while dpkg runs.
+      built = await createNamespacedFleet(4_000);
+    });
+    afterAll(() => teardown(built));
+
+    it('finishes its upgrade cut off, is unknown meanwhile with no new batch started, and reports on reconnect', async () => {
+      const { netns, fleet } = need(built);
+      await fleet.cliOk('apply', fleet.writeFleet(fleet.fleetYaml()));
+      const id = await startRollout(fleet);
+      const upgrading = await waitForRollout(fleet, id, 'the canary upgrading', (d) =>
+        d.hosts.some((h) => h.batch === 0 && h.state === 'upgrading'),
+      );
+      const canary = upgrading.hosts.find((h) => h.batch === 0);
+      const canaryIndex = fleet.hosts.findIndex((h) => h.hostId === canary?.hostId);
+      const canaryHost = fleet.hosts[canaryIndex];
+      if (canary === undefined || canaryHost === undefined) throw new Error('no canary');
+
+      await netns.partition(canaryIndex);
+      const unknown = await waitForRollout(fleet, id, 'the canary shown unknown', (d) =>
+        d.hosts.some((h) => h.hostId === canary.hostId && h.unknown),
+      );
+      // Nothing else starts while the canary's state is unknown.
+      expect(unknown.hosts.filter((h) => h.batch === 1).map((h) => h.state)).toEqual(['staged', 'staged']);
+      // Cut off, the agent still finishes the upgrade it was in (dpkg's database says so).
+      await waitFor(
+        'the partitioned canary to finish applying bm-core',
+        async () => (await canaryHost.apt.installedVersion('bm-core')) === '4.1.2',
+        30_000,
+        200,
+      );
+      const still = await rolloutStatus(fleet, id);
+      expect(still.hosts.filter((h) => h.batch === 1).map((h) => h.state)).toEqual(['staged', 'staged']);
+
+      await netns.heal(canaryIndex);
+      const done = await waitForRollout(
+        fleet,
+        id,
+        'the rollout to finish after the canary reconnects',
+        (d) => FINISHED.includes(d.state),
+        90_000,
+      );
+      expect({ state: done.state, reason: done.reason }).toEqual({ state: 'succeeded', reason: '' });
+      expect(done.hosts.map((h) => h.state)).toEqual(['verified', 'verified', 'verified']);
+      // The upgrade ran once: one maintenance span on the canary, and the controller took its
+      // outcome from the agent's journal instead of sending it again.
+      expect(canaryHost.bluemind.state().maintenanceSpans).toHaveLength(1);
+      const canaryEvents = (
+        await fleet.cliJson<EventDoc[]>('events', '--rollout', id, '--host', canary.hostId, '--limit', '1000')
+      ).map((e) => e.kind);
+      expect(canaryEvents.filter((k) => k === 'rollout.host.upgrading')).toHaveLength(1);
+      expect(canaryEvents).toContain('rollout.host.unknown');
+      expect(canaryEvents).not.toContain('rollout.host.resent');
+      expect(fleet.setupCalls()).toBe(1);
+      expect(await installedVersions(fleet)).toEqual(['4.1.2', '4.1.2', '4.1.2']);
     });
   });
 });
