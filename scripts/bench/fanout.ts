@@ -5,21 +5,34 @@
  *   - controller memory per connected agent (VmRSS delta / N; target < 100 KB)
  *   - one idle agent process (VmRSS; target < 60 MB)
  *
+ * and the rollout figures (docs/benchmarks.md, "Rollouts"):
+ *
+ *   - downtime of a 100 MB upgrade with staging / without (target <= 0.2), and staged / bare
+ *     apply (target <= 1.2), on BlueMind-like fleets (./downtime)
+ *   - orchestration overhead per host-step of a no-op rollout to 200 simulated hosts (target
+ *     <= 5 ms; ./rollout-sim)
+ *
  * The controller is `convoy controller start` in its own process; the N agents run in a few swarm
  * processes (./agent-swarm), each agent with its own key, state directory and HTTP/2 connection;
  * the idle agent is a real `convoy-agent run` process. Everything is driven through the CLIs an
- * operator would use. The last line printed is one JSON object with every figure.
+ * operator would use. Each part runs alone, its processes gone before the next starts. The last
+ * line printed is one JSON object with every figure.
  *
- * Usage: see USAGE in ./options; docs/benchmarks.md explains each figure.
+ * Usage: see USAGE in ./options and ./rollout-options; docs/benchmarks.md explains each figure.
  */
 import { setUpController } from './controller-proc';
+import { benchDowntime, type DowntimeResult } from './downtime';
 import { bareNodeRssKb, idleAgentRss } from './idle-agent';
 import { parseOptions, USAGE, type Options } from './options';
 import { runPingRounds, summarizeRounds } from './ping-rounds';
 import { fdatasyncLatencyMs, fsType, readRssKb, round1, sleep } from './proc';
 import { figuresOf, printFigures, type Figures } from './report';
+import { ROLLOUT_USAGE, splitRolloutOptions, type RolloutBenchOptions } from './rollout-options';
+import { joinFigures, printRolloutFigures, rolloutFiguresOf } from './rollout-report';
+import { benchRolloutSim, type RolloutSimResult } from './rollout-sim';
 import { connectFleet } from './swarms';
-import { cleanUpOnTimeoutOrSignal, note, Workspace } from './workspace';
+import { Teardown, tearDownOnTimeoutOrSignal } from './teardown';
+import { note, Workspace } from './workspace';
 
 const SETTLE_MS = 2000;
 
@@ -71,29 +84,70 @@ async function bench(opts: Options, ws: Workspace): Promise<Figures> {
   return figures;
 }
 
+/** Runs one part in a workspace of its own, torn down before the next part starts. */
+async function inWorkspace<T>(teardown: Teardown, part: (ws: Workspace) => Promise<T>): Promise<T> {
+  const ws = new Workspace();
+  teardown.add(() => ws.cleanup());
+  try {
+    return await part(ws);
+  } catch (err) {
+    for (const log of ['controller.log', 'swarms.log', 'sim-swarms.log'])
+      note(`${log} (workspace ${ws.root}):\n${ws.tail(log)}`);
+    throw err;
+  } finally {
+    await ws.cleanup();
+  }
+}
+
 async function main(): Promise<void> {
   let opts: Options;
+  let more: RolloutBenchOptions;
   try {
-    opts = parseOptions(process.argv.slice(2));
+    const split = splitRolloutOptions(process.argv.slice(2));
+    more = split.options;
+    opts = parseOptions(split.rest);
   } catch (err) {
-    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+    process.stderr.write(
+      `bench: ${err instanceof Error ? err.message : String(err)}\n${USAGE}${ROLLOUT_USAGE}`,
+    );
     process.exitCode = 2;
     return;
   }
-  const ws = new Workspace();
-  const disarm = cleanUpOnTimeoutOrSignal(ws, opts.timeoutMinutes);
+  const teardown = new Teardown();
+  const disarm = tearDownOnTimeoutOrSignal(teardown, opts.timeoutMinutes);
   try {
-    const figures = await bench(opts, ws);
-    process.stdout.write(JSON.stringify(figures) + '\n');
+    const parts = more.parts;
+    let figures: Figures | undefined;
+    let downtime: DowntimeResult | undefined;
+    let rollout: RolloutSimResult | undefined;
+    if (parts.includes('fanout')) figures = await inWorkspace(teardown, (ws) => bench(opts, ws));
+    if (parts.includes('downtime'))
+      downtime = await inWorkspace(teardown, (ws) =>
+        benchDowntime(
+          ws,
+          {
+            hosts: more.downtimeHosts,
+            payloadBytes: more.payloadMb * 1_000_000,
+            bytesPerSecond: more.repoMbPerSecond * 1_000_000,
+            applyMs: more.applyMs,
+          },
+          teardown,
+        ),
+      );
+    if (parts.includes('rollout'))
+      rollout = await inWorkspace(teardown, (ws) =>
+        benchRolloutSim(ws, opts, { hosts: more.rolloutHosts, concurrency: more.rolloutConcurrency }),
+      );
+    const rolloutFigures = rolloutFiguresOf(more, downtime, rollout);
+    printRolloutFigures(more, rolloutFigures);
+    process.stdout.write(JSON.stringify(joinFigures(figures, rolloutFigures)) + '\n');
     // Figures that miss a target still exit 0; a ping that failed makes the run itself suspect.
-    if (figures.fanout_failures > 0) process.exitCode = 1;
+    if (figures !== undefined && figures.fanout_failures > 0) process.exitCode = 1;
   } catch (err) {
     note(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    note(`controller log:\n${ws.tail('controller.log')}`);
-    note(`swarm log:\n${ws.tail('swarms.log')}`);
     process.exitCode = 1;
   } finally {
-    await ws.cleanup();
+    await teardown.run();
     disarm();
   }
 }
