@@ -147,10 +147,30 @@ async function hostOnline(fleet: BlueMindFleet, hostId: string): Promise<boolean
   return hosts.find((h) => h.id === hostId)?.online;
 }
 
+/**
+ * Runs a short command inside ctl with no stdin: netns.execIn writes to the child's stdin, and a
+ * command that exits first (ss does) makes that write fail with EPIPE, an unhandled stream error.
+ */
+function runInCtl(
+  netns: Netns,
+  cmd: string,
+  args: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = netns.spawnIn(netns.ctl, cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
 /** Remote addresses (each once) of TCP connections established to the controller's agent port, seen inside ctl. */
 async function agentPeers(netns: Netns, controllerAddress: string): Promise<string[]> {
   const port = controllerAddress.split(':').pop() ?? '';
-  const r = await netns.execIn(netns.ctl, 'ss', ['-Htn', 'state', 'established', `( sport = :${port} )`]);
+  const r = await runInCtl(netns, 'ss', ['-Htn', 'state', 'established', `( sport = :${port} )`]);
   if (r.code !== 0) throw new Error(`ss inside ctl exited ${r.code}: ${r.stderr}`);
   return r.stdout
     .split('\n')
