@@ -587,8 +587,23 @@ export class RolloutEngine {
       if (journal === undefined) return delay(500);
       if (journal !== null && journal.runId === runId && journal.phase === 'finalize') {
         if (journal.state === 'running') return delay(500);
-        if (journal.state === 'succeeded' || journal.state === 'failed')
-          return this.onFinalizeResult(r, journal.state === 'succeeded', 'from the agent journal');
+        if (journal.state === 'succeeded' || journal.state === 'failed') {
+          // As for a host phase: the phase run ends in the store too, not only the rollout.
+          const ok = journal.state === 'succeeded';
+          const row = await this.lastFinalizeRun(runId);
+          if (row !== undefined)
+            await recordPhaseRunEnd(this.deps.store.db, {
+              id: row.id,
+              hostId,
+              state: ok ? 'succeeded' : 'failed',
+              seq: 0,
+              resumedJson: JSON.stringify({ reconciled: 'from the agent journal' }),
+              steps: [],
+              nowMs: this.deps.now(),
+              rolloutId: r.id,
+            });
+          return this.onFinalizeResult(r, ok, 'from the agent journal');
+        }
       }
     }
     const phaseRunId = randomUUID();
@@ -597,14 +612,18 @@ export class RolloutEngine {
         this.insertRun(tx, r, hostId, 'finalize', runId, phaseRunId),
       );
     } else {
-      const row = await this.deps.store.db.get<{ id: string }>(
-        "SELECT id FROM phase_runs WHERE run_id = ? AND phase = 'finalize' ORDER BY started_at DESC LIMIT 1",
-        [runId],
-      );
+      const row = await this.lastFinalizeRun(runId);
       if (row === undefined) return;
       return this.sendFinalize(r, h, row.id);
     }
     return this.sendFinalize(r, h, phaseRunId);
+  }
+
+  private lastFinalizeRun(runId: string): Promise<{ id: string } | undefined> {
+    return this.deps.store.db.get<{ id: string }>(
+      "SELECT id FROM phase_runs WHERE run_id = ? AND phase = 'finalize' ORDER BY started_at DESC LIMIT 1",
+      [runId],
+    );
   }
 
   private async sendFinalize(r: RolloutRecord, h: RolloutHostRecord, phaseRunId: string): Promise<void> {
