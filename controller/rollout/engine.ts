@@ -159,7 +159,9 @@ export class RolloutEngine {
       case 'rolling-back':
         return this.advanceRollback(r, hosts);
       case 'aborting':
-        if (busy.length === 0) await this.setRollout(r, { state: 'aborted', finishedAt: this.deps.now() });
+        // Hosts in flight finish, and so does a finalize in flight.
+        if (busy.length === 0 && r.finalizeState !== 'sent')
+          await this.setRollout(r, { state: 'aborted', finishedAt: this.deps.now() });
         return Number.POSITIVE_INFINITY;
       default:
         return Number.POSITIVE_INFINITY;
@@ -301,10 +303,13 @@ export class RolloutEngine {
       return Number.POSITIVE_INFINITY;
     }
     const phaseRunId = randomUUID();
-    await this.write(r, 'rollout.finalize.sent', { hostId: host.hostId }, async (tx, now) => {
+    const sent = await this.write(r, 'rollout.finalize.sent', { hostId: host.hostId }, async (tx, now) => {
+      if (!(await this.unchanged(tx, r))) return false;
       await patchRollout(tx, r.id, { finalizeState: 'sent', finalizeHost: host.hostId }, now);
       await this.insertRun(tx, r, host.hostId, 'finalize', agentRunId(r.id, 'finalize'), phaseRunId);
+      return true;
     });
+    if (!sent) return Number.POSITIVE_INFINITY;
     this.deps.failpoint('finalize.sent');
     this.launchFinalize({ ...r, finalizeState: 'sent', finalizeHost: host.hostId }, 'send');
     return Number.POSITIVE_INFINITY;
@@ -359,7 +364,10 @@ export class RolloutEngine {
     const patch: HostPatch = { state, phase, phaseRunId, unknown: false, reason: '' };
     if (state === 'upgrading' || (state === 'staging' && h.startedAt === null))
       patch.startedAt = this.deps.now();
-    await this.write(r, `rollout.host.${state}`, { hostId: h.hostId }, async (tx, now) => {
+    // A host upgraded again (retry) is not finished before it started.
+    if (state === 'upgrading') patch.finishedAt = null;
+    const written = await this.write(r, `rollout.host.${state}`, { hostId: h.hostId }, async (tx, now) => {
+      if (!(await this.unchanged(tx, r))) return false;
       await patchHost(tx, r.id, h.hostId, patch);
       await this.insertRun(tx, r, h.hostId, phase, runIdFor(r.id, state), phaseRunId);
       // Maintenance, as status shows it: from the start of a host's upgrade until it is verified
@@ -371,7 +379,9 @@ export class RolloutEngine {
         state === 'upgrading' ? { rolloutId: r.id, maintenance: true } : { rolloutId: r.id },
         now,
       );
+      return true;
     });
+    if (!written) return;
     this.deps.failpoint(`host.${state}`);
     this.launch(r, { ...h, ...patch, phase, phaseRunId }, 'send');
   }
@@ -654,12 +664,14 @@ export class RolloutEngine {
   private async onFinalizeResult(r: RolloutRecord, ok: boolean, why: string): Promise<void> {
     const current = await getRollout(this.deps.store.db, r.id);
     if (current.finalizeState !== 'sent') return;
-    await this.setRollout(
-      current,
-      ok
-        ? { finalizeState: 'succeeded', state: 'verifying', reason: '' }
-        : { finalizeState: 'failed', state: 'held', reason: `finalize failed: ${why}; retry or rollback` },
-    );
+    // An abort written while finalize ran stands: record the outcome, do not move the rollout on.
+    const move: RolloutPatch =
+      current.state !== 'finalizing'
+        ? {}
+        : ok
+          ? { state: 'verifying', reason: '' }
+          : { state: 'held', reason: `finalize failed: ${why}; retry or rollback` };
+    await this.setRollout(current, { finalizeState: ok ? 'succeeded' : 'failed', ...move });
   }
 
   // ---- operator actions --------------------------------------------------------------------
@@ -810,11 +822,31 @@ export class RolloutEngine {
     return patchHostApp(tx, hostId, { deployment: r.deployment, application: r.spec.recipeName }, patch, now);
   }
 
-  private async setRollout(r: RolloutRecord, patch: RolloutPatch): Promise<void> {
+  /** Writes a transition decided from `r`; false (nothing written) when the rollout moved since. */
+  private async setRollout(r: RolloutRecord, patch: RolloutPatch): Promise<boolean> {
     const kind =
       patch.state !== undefined && patch.state !== r.state ? `rollout.${patch.state}` : 'rollout.updated';
-    await this.write(r, kind, { reason: patch.reason }, (tx, now) => patchRollout(tx, r.id, patch, now));
-    if (patch.state !== undefined) this.deps.failpoint(`rollout.${patch.state}`);
+    const written = await this.write(r, kind, { reason: patch.reason }, async (tx, now) => {
+      if (!(await this.unchanged(tx, r))) return false;
+      await patchRollout(tx, r.id, patch, now);
+      return true;
+    });
+    if (written && patch.state !== undefined) this.deps.failpoint(`rollout.${patch.state}`);
+    return written;
+  }
+
+  /**
+   * Whether the rollout is still in the state (and pause) it was read in. The engine decides from a
+   * read made before its write, and an operator's abort, pause or resume may be written in between:
+   * that must win, so a transition or a start decided from the older read is dropped (the next
+   * tick decides again from the new state).
+   */
+  private async unchanged(tx: Tx, r: RolloutRecord): Promise<boolean> {
+    const row = await tx.get<{ state: string; paused: number }>(
+      'SELECT state, paused FROM rollouts WHERE id = ?',
+      [r.id],
+    );
+    return row !== undefined && row.state === r.state && row.paused === (r.paused ? 1 : 0);
   }
 
   /** The reason shown in status; written only when it changes, without an event (it is not a transition). */
@@ -827,13 +859,14 @@ export class RolloutEngine {
     r: RolloutRecord,
     kind: string,
     data: Record<string, unknown>,
-    change: (tx: Tx, now: number) => Promise<void>,
+    change: (tx: Tx, now: number) => Promise<void | boolean>,
     actor = 'controller',
-  ): Promise<void> {
+  ): Promise<boolean> {
     const now = this.deps.now();
     const hostId = typeof data['hostId'] === 'string' ? data['hostId'] : undefined;
-    await this.deps.store.db.write(async (tx) => {
-      await change(tx, now);
+    return this.deps.store.db.write(async (tx) => {
+      // `change` answers false to write nothing, event included.
+      if ((await change(tx, now)) === false) return false;
       await appendEvent(tx, {
         at: now,
         actor,
@@ -841,6 +874,7 @@ export class RolloutEngine {
         ...(hostId === undefined ? {} : { hostId }),
         data: { rolloutId: r.id, ...withoutUndefined(data) },
       });
+      return true;
     });
   }
 }

@@ -212,7 +212,7 @@ export type HostPatch = Partial<{
   unknown: boolean;
   reason: string;
   startedAt: number;
-  finishedAt: number;
+  finishedAt: number | null;
   downtimeMs: number;
 }>;
 
