@@ -181,7 +181,11 @@ export class RolloutEngine {
     }
     if (failed.length === 0) {
       const free = Math.max(0, r.spec.staging.concurrency - running);
-      for (const h of pending.slice(0, free)) await this.startHostPhase(r, h, 'staging');
+      // An offline host stages when it is back (the rollout's reason names it meanwhile).
+      const reachable = pending.filter((h) => this.deps.gateway.isOnline(h.hostId));
+      if (reachable.length < pending.length && running === 0 && reachable.length === 0)
+        await this.setReason(r, `waiting for ${pending.map((h) => h.hostId).join(', ')} (offline) to stage`);
+      for (const h of reachable.slice(0, free)) await this.startHostPhase(r, h, 'staging');
     }
     if (hosts.every((h) => h.state === 'staged' || h.state === 'current')) {
       await this.setRollout(r, {
