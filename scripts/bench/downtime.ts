@@ -108,7 +108,7 @@ async function rollOut(
   await fleet.cliOk('apply', fleet.writeFleet(fleetYaml(fleet, variant, recipeFile)));
   const startedAt = Date.now();
   const started = await fleet.cliJson<RolloutDoc>('rollout', 'start', `bm-${variant}`, '--stage-now');
-  const watch = await fleet.cli('rollout', 'watch', started.id, '--interval', '200', '--json');
+  const watch = await fleet.cli('rollout', 'watch', started.id, '--json');
   const doc = JSON.parse(watch.stdout || '{}') as Partial<RolloutDoc>;
   if (watch.code !== 0 || doc.state !== 'succeeded' || doc.finishedAt == null)
     throw new Error(

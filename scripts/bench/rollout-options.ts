@@ -9,7 +9,7 @@ export type Part = (typeof PARTS)[number];
 export interface RolloutBenchOptions {
   /** Which parts run, in this order (default all). */
   readonly parts: readonly Part[];
-  /** Hosts of the BlueMind-like fleet whose downtime is measured (default 3). */
+  /** Hosts of each BlueMind-like fleet whose downtime is measured (default 2). */
   readonly downtimeHosts: number;
   /** Package payload per host, MB of 10^6 bytes (default 100). */
   readonly payloadMb: number;
@@ -24,12 +24,12 @@ export interface RolloutBenchOptions {
 }
 
 export const ROLLOUT_USAGE =
-  '       [--only fanout,downtime,rollout] [--downtime-hosts 3] [--payload-mb 100] [--repo-mb-per-second 10]\n' +
+  '       [--only fanout,downtime,rollout] [--downtime-hosts 2] [--payload-mb 100] [--repo-mb-per-second 10]\n' +
   '         [--apply-ms 1000] [--rollout-hosts 200] [--rollout-concurrency 50]\n';
 
 const DEFAULTS: Readonly<Record<string, string>> = {
   only: PARTS.join(','),
-  'downtime-hosts': '3',
+  'downtime-hosts': '2',
   'payload-mb': '100',
   'repo-mb-per-second': '10',
   'apply-ms': '1000',

@@ -149,10 +149,7 @@ async function timeRollout(controller: BenchController, fleet: SimFleet) {
     ['rollout', 'start', 'noop-fleet', '--stage-now', ...state],
     300_000,
   );
-  const { doc } = await convoyJson<RolloutDoc>(
-    ['rollout', 'watch', start.doc.id, '--interval', '100', ...state],
-    300_000,
-  );
+  const { doc } = await convoyJson<RolloutDoc>(['rollout', 'watch', start.doc.id, ...state], 300_000);
   const after = cpu();
   if (doc.state !== 'succeeded' || doc.finishedAt === null)
     throw new Error(`rollout ${doc.id} ended ${doc.state}: ${doc.reason}`);
