@@ -28,8 +28,11 @@ export type StartDecision =
   | { readonly ok: false; readonly reason: string; readonly retryAtMs: number };
 
 // Occurrences that overlap are merged into one window; this bounds the merging for patterns such
-// as `* * * * *` with a two-hour duration, which would otherwise never close.
-const MERGE_LIMIT = 1000;
+// as `* * * * *` with a two-hour duration, which would otherwise never close. Each step costs a
+// croner lookup (up to ~0.8 ms with a time zone) and the engine asks on every tick, so the bound
+// is small: past it the window is reported to close earlier than it does, which only makes the
+// cutoff more careful, never lets a host start late.
+const MERGE_LIMIT = 48;
 // A pattern that has no instant after this has none at all (five fields have no year).
 const PROBE_FROM = new Date(Date.UTC(2000, 0, 1));
 
@@ -107,7 +110,8 @@ function mergedEnd(job: Cron, startMs: number, durationMs: number): number {
   let end = startMs + durationMs;
   let at = startMs;
   for (let i = 0; i < MERGE_LIMIT; i++) {
-    at = nextAfter(job, at);
+    // Only an occurrence after end - duration extends the window: skip the ones before it.
+    at = nextAfter(job, Math.max(at, end - durationMs));
     if (at > end) break;
     end = at + durationMs;
   }

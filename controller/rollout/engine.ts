@@ -872,7 +872,9 @@ export class RolloutEngine {
       // `change` answers false to write nothing, event included.
       if ((await change(tx, now)) === false) return false;
       await appendEvent(tx, {
-        at: now,
+        // Read again: rows the change appended (phase.sent) carry times after `now`, and the
+        // log's times must not go backwards.
+        at: this.deps.now(),
         actor,
         kind,
         ...(hostId === undefined ? {} : { hostId }),
