@@ -748,6 +748,13 @@ export class RolloutEngine {
       `rollout.${action}`,
       { actor },
       async (tx, now) => {
+        // The engine may have moved the rollout since it was read (to succeeded, say): act only
+        // on the state the operator saw, or say so.
+        if (!(await this.unchanged(tx, r)))
+          throw new ConvoyError(
+            'ROLLOUT_STATE',
+            `rollout ${id} changed while ${action} was asked; look at it again`,
+          );
         await patchRollout(tx, id, patch, now);
         for (const x of hostResets) await patchHost(tx, id, x.hostId, { state: x.state, reason: '' });
         if (toleratedMore > 0) {
