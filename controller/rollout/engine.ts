@@ -467,8 +467,14 @@ export class RolloutEngine {
       r,
       'rollout.host.resent',
       { hostId: h.hostId, phase: h.phase, journal: journal?.state ?? null },
-      async (tx) => {
+      async (tx, now) => {
         await patchHost(tx, r.id, h.hostId, { phaseRunId, unknown: false });
+        // The earlier send never got its answer: it ends as lost, the new one takes over.
+        if (h.phaseRunId !== null)
+          await tx.run(
+            "UPDATE phase_runs SET state = 'lost', finished_at = ? WHERE id = ? AND state = 'sent'",
+            [now, h.phaseRunId],
+          );
         await this.insertRun(tx, r, h.hostId, h.phase as PhaseName, runId, phaseRunId);
       },
     );
