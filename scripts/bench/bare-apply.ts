@@ -79,6 +79,9 @@ export async function prepareBareHosts(opts: BareApplyOptions, teardown: Teardow
 
 export async function applyAll(hosts: readonly BareHost[], opts: BareApplyOptions): Promise<BareApply> {
   const [command, ...args] = opts.applyArgv;
+  // dpkg syncs what it unpacks: start from a disk with nothing left to write back (the rollout
+  // measured just before unpacked as much), so that the floor is not raised by someone else's I/O.
+  await run('sync', []);
   const commandMs = await Promise.all(
     hosts.map(async (h) => {
       const started = process.hrtime.bigint();
