@@ -22,7 +22,7 @@ import type { Logger } from '../../shared/logger';
 import { placeholderValues } from '../../shared/recipe/interpolate';
 import type { PhaseName } from '../../shared/recipe/types';
 import { mayStart, windowState } from '../../shared/schedule';
-import type { WirePhaseReport } from '../../proto/wire';
+import type { WirePhaseReport, WireStepReport } from '../../proto/wire';
 import type { OperatorDeps } from '../operator/handlers';
 import { prepareRecipe, sendPhase, type PhaseCallResult, type PreparedRecipe } from '../operator/run-phase';
 import { insertPhaseRun, recordPhaseRunEnd } from '../store/phase-runs';
@@ -453,7 +453,7 @@ export class RolloutEngine {
             state: ok ? 'succeeded' : 'failed',
             seq: 0,
             resumedJson: JSON.stringify({ reconciled: 'from the agent journal' }),
-            steps: [],
+            steps: await this.stepsFromJournal(r, h.phase as PhaseName, h.phaseRunId, journal.completed),
             nowMs: this.deps.now(),
             rolloutId: r.id,
           });
@@ -618,7 +618,7 @@ export class RolloutEngine {
               state: ok ? 'succeeded' : 'failed',
               seq: 0,
               resumedJson: JSON.stringify({ reconciled: 'from the agent journal' }),
-              steps: [],
+              steps: await this.stepsFromJournal(r, 'finalize', row.id, journal.completed),
               nowMs: this.deps.now(),
               rolloutId: r.id,
             });
@@ -803,11 +803,52 @@ export class RolloutEngine {
     const j = outcome.result.body['phaseJournal'];
     if (typeof j !== 'object' || j === null) return null;
     const v = j as Record<string, unknown>;
+    const completed = Array.isArray(v['completed']) ? v['completed'] : [];
     return {
       runId: typeof v['runId'] === 'string' ? v['runId'] : '',
       phase: typeof v['phase'] === 'string' ? v['phase'] : '',
       state: typeof v['state'] === 'string' ? v['state'] : '',
+      completed: completed.filter((x): x is string => typeof x === 'string').slice(0, 1000),
     };
+  }
+
+  /**
+   * The steps of `phase` the agent's journal lists as completed that the store has no result for
+   * (they ended while no controller listened): recorded as ran and ok, marked as from the journal.
+   */
+  private async stepsFromJournal(
+    r: RolloutRecord,
+    phase: PhaseName,
+    phaseRunId: string,
+    completed: readonly string[],
+  ): Promise<WireStepReport[]> {
+    const recipe = this.recipeOf(r).recipe;
+    const steps = phase === 'finalize' ? (recipe.phases.finalize?.steps ?? []) : recipe.phases[phase];
+    // Known: recorded for this send, or ran on this host in an earlier send of the same run and
+    // phase (a step done before is not a second run). The run id is shared by every host.
+    const rows = await this.deps.store.db.all<{ step_id: string }>(
+      `SELECT sr.step_id FROM step_results sr JOIN phase_runs pr ON pr.id = sr.phase_run_id
+        WHERE (pr.run_id, pr.host_id) = (SELECT run_id, host_id FROM phase_runs WHERE id = ?) AND pr.phase = ?
+          AND (sr.phase_run_id = ? OR sr.status = 'ran')`,
+      [phaseRunId, phase, phaseRunId],
+    );
+    const known = new Set(rows.map((row) => row.step_id));
+    return steps
+      .filter((st) => completed.includes(st.id) && !known.has(st.id))
+      .map((st) => ({
+        stepId: st.id,
+        type: st.type,
+        status: 'ran',
+        attempts: 0,
+        ok: true,
+        exitCode: -1,
+        durationMs: 0,
+        outputTail: '(from the agent journal: this step ended while the controller was away)',
+        backupId: '',
+        versions: [],
+        errorCode: '',
+        errorMessage: '',
+      }));
   }
 
   private async insertRun(
@@ -849,6 +890,8 @@ export class RolloutEngine {
       return true;
     });
     if (written && patch.state !== undefined) this.deps.failpoint(`rollout.${patch.state}`);
+    // The new state may allow the next move at once: look again right after this tick.
+    if (written) this.again = true;
     return written;
   }
 
@@ -902,6 +945,8 @@ interface JournalView {
   readonly runId: string;
   readonly phase: string;
   readonly state: string;
+  /** Step ids the journal's run completed (every phase of the run). */
+  readonly completed: readonly string[];
 }
 
 function runIdFor(rolloutId: string, state: HostState): string {

@@ -231,17 +231,6 @@ function countOf(steps: readonly StepCount[], stepId: string, hostId?: string): 
     .reduce((sum, s) => sum + s.n, 0);
 }
 
-/** Hosts whose phase run of `phase` ended, successfully, from the agent's journal. */
-async function reconciledHosts(id: string, phase: string): Promise<string[]> {
-  const rows = await queryStore<{ hostId: string }>(
-    fleet.stateDir,
-    `SELECT host_id AS hostId FROM phase_runs WHERE run_id LIKE ? AND phase = ? AND state = 'succeeded'
-        AND resumed_json LIKE '%from the agent journal%'`,
-    [`${id}-%`, phase],
-  );
-  return rows.map((r) => r.hostId);
-}
-
 interface ResentEvent {
   rolloutId: string;
   hostId: string;
@@ -276,7 +265,6 @@ async function expectCleanRollout(
     throw new Error(`rollout ${id} is ${doc.state}: ${doc.reason}\n${await explain(id)}`);
   expect(fleet.setupCalls() - before.setupCalls).toBe(1);
   const steps = await ranSteps(id);
-  const reconciled = await reconciledHosts(id, 'upgrade');
   const shown = await queryStore<{ host_id: string; maintenance: number }>(
     fleet.stateDir,
     'SELECT host_id, maintenance FROM host_app',
@@ -300,18 +288,21 @@ async function expectCleanRollout(
       spans: ['closed'],
       statusShowsMaintenance: 0,
     });
-    if (evidence === 'exact') expect({ host: h.name, applied }).toEqual({ host: h.name, applied: 1 });
-    else {
-      expect(applied).toBeLessThanOrEqual(1);
-      if (applied === 0) expect(reconciled).toContain(h.hostId);
+    // A step that ended while no controller listened is recorded from the agent's journal, so
+    // the store proves it ran once in every case, whatever the `evidence` of the scenario.
+    if (applied !== 1) {
+      const runs = await queryStore(
+        fleet.stateDir,
+        `SELECT pr.id, pr.phase, pr.state, pr.resumed_json, pr.started_at,
+                (SELECT group_concat(step_id || ':' || status, ' ') FROM step_results WHERE phase_run_id = pr.id) AS steps
+           FROM phase_runs pr WHERE pr.run_id LIKE ? AND pr.host_id = ? ORDER BY pr.started_at`,
+        [`${id}-%`, h.hostId],
+      );
+      process.stderr.write(`${h.name} phase runs: ${JSON.stringify(runs, null, 1)}\n${await explain(id)}\n`);
     }
+    expect({ host: h.name, evidence, applied }).toEqual({ host: h.name, evidence, applied: 1 });
   }
-  const setups = countOf(steps, 'setup-update');
-  if (evidence === 'exact') expect(setups).toBe(1);
-  else {
-    expect(setups).toBeLessThanOrEqual(1);
-    if (setups === 0) expect(await reconciledHosts(id, 'finalize')).toEqual([canary.hostId]);
-  }
+  expect(countOf(steps, 'setup-update')).toBe(1);
 }
 
 // ---- processes -----------------------------------------------------------------------------
