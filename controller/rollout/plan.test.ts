@@ -1,6 +1,6 @@
 import type { DeploymentSpec } from '../../shared/fleet/types';
 import type { HostRecord } from '../store/store';
-import { amountOf, assignBatches, latestCommon, resolveHosts } from './plan';
+import { amountOf, assignBatches, latestCommon, offers, resolveHosts, upstreamVersion } from './plan';
 import { diffValues } from './deployments';
 import { SchedulerClock } from './clock';
 
@@ -127,5 +127,17 @@ describe('scheduler clock', () => {
     const fixed = new SchedulerClock(undefined, false, () => real);
     expect(fixed.warpTo(real + 5_000)).toBe(false);
     expect(fixed.now()).toBe(real);
+  });
+});
+
+describe('packaged versions', () => {
+  it('reads an RPM release or Debian revision as a build of the upstream version, not a prerelease', () => {
+    expect(upstreamVersion('2.1.0-1')).toBe('2.1.0');
+    expect(upstreamVersion('2.1.0-1.el9')).toBe('2.1.0');
+    expect(upstreamVersion('4.1.2-2ubuntu1')).toBe('4.1.2');
+    expect(upstreamVersion('4.1.0-rc.1')).toBe('4.1.0-rc.1');
+    expect(offers(['2.1.0-1'], '2.1.0')).toBe(true);
+    expect(offers(['2.1.0-1'], '2.2.0')).toBe(false);
+    expect(offers(['4.1.0-rc.1'], '4.1.0')).toBe(false);
   });
 });

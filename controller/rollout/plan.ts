@@ -202,11 +202,12 @@ async function checkHosts(
           problem: `check failed${failed ? ` at ${failed.stepId}: ${failed.errorMessage}` : ''}`,
         };
       }
-      // Without an `available` probe, what the check's steps listed (e.g. dnf's check-update) counts.
+      // Without an `available` probe, what the check's steps listed (e.g. dnf's check-update)
+      // counts, read as upstream versions: `2.1.0-1` (an RPM release) offers 2.1.0.
       const available =
         call.report.available.length > 0
           ? call.report.available
-          : [...new Set(call.report.steps.flatMap((st) => st.versions))];
+          : [...new Set(call.report.steps.flatMap((st) => st.versions).map(upstreamVersion))];
       return { installed: call.report.installed, available, online: true, problem: '' };
     }),
   );
@@ -217,6 +218,16 @@ export function varsOf(recipe: Recipe, vars: Readonly<Record<string, string>>): 
   return Object.fromEntries(
     Object.entries(vars).filter(([k]) => Object.prototype.hasOwnProperty.call(recipe.vars, k)),
   );
+}
+
+/** A packaging revision or release (`-1`, `-1.el9`, `-2ubuntu1`) removed; `-rc.1` is kept. */
+export function upstreamVersion(version: string): string {
+  return version.replace(/-[0-9][0-9A-Za-z.~+]*$/, '');
+}
+
+/** Whether a host's list offers the target, exactly or as a packaged build of it (`2.1.0-1`). */
+export function offers(available: readonly string[], target: string): boolean {
+  return available.some((v) => v === target || upstreamVersion(v) === target);
 }
 
 /** The highest version every answering host can get; '' when they share none. */
@@ -265,7 +276,7 @@ export async function planRollout(
     if (problem === '' && a.installed === '') problem = 'the recipe read no installed version';
     if (problem === '' && target !== '') {
       verdict = decideUpgrade(a.installed, target, policy);
-      if (verdict?.kind !== 'same' && a.available.length > 0 && !a.available.includes(target))
+      if (verdict?.kind !== 'same' && a.available.length > 0 && !offers(a.available, target))
         problem = `${target} is not available (it offers ${a.available.slice(0, 5).join(', ') || 'nothing'})`;
       for (const c of matchCautions(recipe, a.installed, target)) cautions.add(c.message);
     }
