@@ -7,7 +7,7 @@ import { ConvoyError } from '../../shared/errors';
 import type { DeploymentSpec, WindowSpec } from '../../shared/fleet/types';
 import type { Store } from '../store/store';
 import { prepareRecipe } from '../operator/run-phase';
-import { appendEvent } from './rollout-store';
+import { appendEvent } from '../store/events';
 import type { StoredDeployment } from './plan';
 
 export interface DeploymentChange {

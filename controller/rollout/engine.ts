@@ -21,10 +21,11 @@ import { ConvoyError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import { placeholderValues } from '../../shared/recipe/interpolate';
 import type { PhaseName } from '../../shared/recipe/types';
-import { mayStart, windowState } from '../../shared/schedule';
+import { mayStart } from '../../shared/schedule';
 import type { WirePhaseReport, WireStepReport } from '../../proto/wire';
 import type { OperatorDeps } from '../operator/handlers';
 import { prepareRecipe, sendPhase, type PhaseCallResult, type PreparedRecipe } from '../operator/run-phase';
+import { appendEvent } from '../store/events';
 import { insertPhaseRun, recordPhaseRunEnd } from '../store/phase-runs';
 import type { Tx } from '../store/sqlite';
 import type { SchedulerClock } from './clock';
@@ -35,11 +36,9 @@ import {
   type HostState,
   type RolloutHostRecord,
   type RolloutRecord,
-  type RolloutState,
 } from './model';
 import { varsOf } from './plan';
 import {
-  appendEvent,
   getRollout,
   listRollouts,
   patchHost,
@@ -995,6 +994,3 @@ function withoutUndefined(data: Record<string, unknown>): Record<string, unknown
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
-
-export { windowState };
-export type { RolloutState };

@@ -358,5 +358,3 @@ export async function hostApps(db: Tx): Promise<Map<string, HostAppRecord>> {
     ]),
   );
 }
-
-export { appendEvent };
