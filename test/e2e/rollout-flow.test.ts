@@ -674,18 +674,25 @@ describe('rollout › BlueMind fleet, scheduler clock from 04:50 Paris without w
   it('on abort lets a finalize in flight finish, and the rollout ends aborted, not finalized on', async () => {
     const [core] = fleet().hosts as [FleetHost];
     for (const h of fleet().hosts) await publishBmCore(fleet(), h, '4.1.5');
+    // A manual pause after the canary (the core host) holds the rollout before finalize can
+    // start, so the core's service is frozen in time however fast the other batch goes.
+    await applyFleet({
+      window: OPEN_WINDOW,
+      batches: '{ canary: 1, concurrency: 2, errorThreshold: 0, pause: manual }',
+    });
     const setupsBefore = fleet().setupCalls();
     const id = await startRollout(fleet());
-    // The core host's service is needed again only by finalize: frozen, /setup hangs in flight.
     await waitRollout(
       fleet(),
       id,
-      'with the core host upgraded',
-      (r) => hostDoc(r, core).state === 'upgraded',
+      'paused with the core host upgraded',
+      (r) => r.paused && hostDoc(r, core).state === 'upgraded',
     );
+    // The core host's service is needed again only by finalize: frozen, /setup hangs in flight.
     const service = core.bluemind.child.pid ?? -1;
     process.kill(service, 'SIGSTOP');
     try {
+      await fleet().cliOk('rollout', 'resume', id);
       await waitRollout(fleet(), id, 'finalizing', (r) => r.finalizeState === 'sent');
       const aborting = await fleet().cliJson<RolloutDoc>('rollout', 'abort', id);
       expect(aborting.state).toBe('aborting');
