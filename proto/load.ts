@@ -8,6 +8,10 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import type * as protobufjs from 'protobufjs';
+
+/** The contract files, relative to protoRoot(). */
+export const PROTO_FILES = ['convoy/v1/agent.proto', 'convoy/v1/operator.proto'];
 
 const LOADER_OPTIONS: protoLoader.Options = {
   keepCase: false,
@@ -34,13 +38,19 @@ interface ConvoyPackage {
 
 let cached: ConvoyPackage['convoy']['v1'] | undefined;
 
+/**
+ * The single-file agent bundle has no proto/ directory beside it: its builder stamps the parsed
+ * contracts in here as protobufjs JSON (scripts/build-agent.ts), and proto-loader reads that.
+ */
+declare const __CONVOY_PROTO_JSON__: string | undefined;
+
 /** The two services' definitions and client constructors, loaded once per process. */
 export function loadConvoyProtos(): ConvoyPackage['convoy']['v1'] {
   if (cached !== undefined) return cached;
-  const definition = protoLoader.loadSync(['convoy/v1/agent.proto', 'convoy/v1/operator.proto'], {
-    ...LOADER_OPTIONS,
-    includeDirs: [protoRoot()],
-  });
+  const definition =
+    typeof __CONVOY_PROTO_JSON__ === 'string'
+      ? protoLoader.fromJSON(JSON.parse(__CONVOY_PROTO_JSON__) as protobufjs.INamespace, LOADER_OPTIONS)
+      : protoLoader.loadSync(PROTO_FILES, { ...LOADER_OPTIONS, includeDirs: [protoRoot()] });
   const pkg = grpc.loadPackageDefinition(definition) as unknown as ConvoyPackage;
   cached = pkg.convoy.v1;
   return cached;
