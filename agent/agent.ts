@@ -26,6 +26,8 @@ export interface AgentDeps {
   readonly now?: () => number;
   /** Extra channel options; the benchmark passes `grpc.use_local_subchannel_pool` for one connection per agent. */
   readonly channelOptions?: grpc.ChannelOptions;
+  /** Set when a supervisor will start the agent again: a self-update's `agent.restart` calls it. */
+  readonly requestRestart?: () => void;
 }
 
 const RESULT_TTL_MS = 60_000;
@@ -98,6 +100,7 @@ export class Agent {
       now: this.now,
       config,
       log: deps.log,
+      ...(deps.requestRestart === undefined ? {} : { requestRestart: deps.requestRestart }),
     };
   }
 

@@ -16,6 +16,7 @@ export interface CommandContext {
   readonly now: () => number;
   readonly config: AgentConfig;
   readonly log: Logger;
+  readonly requestRestart?: () => void;
 }
 
 /** Sends a signed progress report for the command being handled (long commands only). */

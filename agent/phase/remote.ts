@@ -65,6 +65,7 @@ export async function runRemotePhase(
           releaseKeys: ctx.config.releaseKeys,
           log,
           now: ctx.now,
+          ...(ctx.requestRestart === undefined ? {} : { requestRestart: ctx.requestRestart }),
         },
         log,
         // Each finished step is reported as it ends: the controller stores it at once.

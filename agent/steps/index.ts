@@ -3,10 +3,12 @@
  * and a command naming one is refused by the runner: the agent runs only what it was built to.
  */
 import type { Step, StepType } from '../../shared/recipe/types';
+import { agentRestartExecutor } from './agent-restart';
 import { aptExecutor } from './apt';
 import { artifactExecutor } from './artifact';
 import { backupExecutor } from './backup';
 import { binaryReplaceExecutor } from './binary-replace';
+import { binaryRestoreExecutor } from './binary-restore';
 import { dnfExecutor } from './dnf';
 import { execExecutor } from './exec';
 import { gitExecutor } from './git';
@@ -28,6 +30,8 @@ const EXECUTORS: { readonly [T in StepType]: StepExecutor<Extract<Step, { type: 
   restore: restoreExecutor,
   artifact: artifactExecutor,
   'binary.replace': binaryReplaceExecutor,
+  'binary.restore': binaryRestoreExecutor,
+  'agent.restart': agentRestartExecutor,
   http: httpExecutor,
 };
 

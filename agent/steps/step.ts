@@ -33,6 +33,11 @@ export interface StepContext {
   readonly log: Logger;
   readonly signal: AbortSignal;
   readonly now: () => number;
+  /**
+   * Exits the agent for its supervisor to start it again (self-update). Absent where nothing
+   * would: a local `phase run`, or an agent started by hand.
+   */
+  readonly requestRestart?: () => void;
 }
 
 export interface StepResult {

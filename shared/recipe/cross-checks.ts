@@ -19,6 +19,7 @@ interface RawStep {
 const REFERENCES: Readonly<Partial<Record<StepType, StepType>>> = {
   restore: 'backup',
   'binary.replace': 'artifact',
+  'binary.restore': 'binary.replace',
 };
 
 export function crossCheckRecipe(raw: Record<string, unknown>, problems: Problem[]): void {

@@ -39,6 +39,8 @@ export const DEFAULT_TIMEOUT_MS: Readonly<Record<StepType, number>> = Object.fre
   restore: 30 * MINUTE,
   artifact: 30 * MINUTE,
   'binary.replace': 2 * MINUTE,
+  'binary.restore': 2 * MINUTE,
+  'agent.restart': 2 * MINUTE,
   http: 1 * MINUTE,
 });
 
@@ -208,6 +210,13 @@ const binaryReplace = object(
   { optional: ['when', 'setcap'] },
 );
 
+const binaryRestore = object(
+  { ...common('binary.restore'), fromStep: stepId(), target: nonEmptyStr() },
+  { optional: ['when'] },
+);
+
+const agentRestart = object({ ...common('agent.restart') }, { optional: ['when'] });
+
 const jsonValue = spec<string | number | boolean>((v) =>
   typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))
     ? { ok: v }
@@ -241,5 +250,7 @@ export const STEP: Spec<Step> = oneOfByField('type', {
   restore,
   artifact,
   'binary.replace': binaryReplace,
+  'binary.restore': binaryRestore,
+  'agent.restart': agentRestart,
   http,
 });

@@ -130,6 +130,24 @@ export interface BinaryReplaceStep extends StepBase {
   readonly setcap?: string;
 }
 
+/** Puts back the binary a `binary.replace` step swapped out (its `target.previous`). */
+export interface BinaryRestoreStep extends StepBase {
+  readonly type: 'binary.restore';
+  /** The id of the binary.replace step to undo. */
+  readonly fromStep: string;
+  /** The same target as that step's. */
+  readonly target: string;
+}
+
+/**
+ * Makes the running agent the target version: done when it already is, otherwise the agent
+ * exits for its supervisor (systemd or `convoy-agent supervise`) to start the new bundle, and
+ * the interrupted step runs again in the new process, where it is done.
+ */
+export interface AgentRestartStep extends StepBase {
+  readonly type: 'agent.restart';
+}
+
 export interface HttpStep extends StepBase {
   readonly type: 'http';
   /** `check` (status and optional JSON field, with retries and backoff) or `request`. */
@@ -157,6 +175,8 @@ export type Step =
   | RestoreStep
   | ArtifactStep
   | BinaryReplaceStep
+  | BinaryRestoreStep
+  | AgentRestartStep
   | HttpStep;
 
 export type StepType = Step['type'];
