@@ -22,6 +22,8 @@ export interface EnrollRequest {
   readonly stateDir: string;
   readonly hostname?: string;
   readonly timeoutMs?: number;
+  /** Release keys (`ed25519:<base64>`) to pin for signed artifacts, such as agent self-updates. */
+  readonly releaseKeys?: readonly string[];
 }
 
 export interface EnrollOutcome {
@@ -68,6 +70,7 @@ export async function enrollAgent(req: EnrollRequest): Promise<EnrollOutcome> {
     hostId: res.hostId,
   };
   if (req.hostname !== undefined) config.hostname = req.hostname;
+  if (req.releaseKeys !== undefined && req.releaseKeys.length > 0) config.releaseKeys = [...req.releaseKeys];
   // JSON is YAML too; the daemon reads this form without loading a YAML parser (agent/config.ts).
   const text = JSON.stringify(config, null, 2) + '\n';
   compileAgentConfig(text, configFile); // what we write must load; a bug here should not reach disk

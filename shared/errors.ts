@@ -57,6 +57,26 @@ export const ERROR_CATALOGUE = {
   STORE_CORRUPT: { retryable: false, summary: 'the SQLite store failed its integrity check' },
   STORE_TOO_NEW: { retryable: false, summary: 'the store was written by a newer Convoy' },
   ALREADY_ENROLLED: { retryable: false, summary: 'the state directory already holds an enrollment' },
+  /** Another agent supervisor already runs with this state directory. */
+  ALREADY_RUNNING: { retryable: false, summary: 'an agent supervisor already runs here' },
+  /** The installed agent (its supervisor or systemd unit) did not start. */
+  AGENT_START_FAILED: { retryable: true, summary: 'the installed agent did not start' },
+  /** The host's Node.js is older than the agent needs. */
+  NODE_TOO_OLD: { retryable: false, summary: 'the host runs a Node.js older than the agent needs' },
+  /** A step asked the agent to restart itself, but nothing would start it again. */
+  AGENT_NOT_SUPERVISED: { retryable: false, summary: 'the agent runs without a supervisor to restart it' },
+
+  // SSH bootstrap (`convoy hosts enroll --ssh`, `decommission --ssh`).
+  /** The SSH server's host key is not pinned: nothing was sent, not even credentials. */
+  HOST_KEY_UNKNOWN: { retryable: false, summary: "the SSH server's host key is not pinned" },
+  /** The SSH server presented another key than the pinned one: nothing was sent. */
+  HOST_KEY_MISMATCH: { retryable: false, summary: "the SSH server's host key does not match the pinned one" },
+  /** SSH authentication was refused for every key offered. */
+  SSH_AUTH_FAILED: { retryable: false, summary: 'SSH authentication failed' },
+  /** The SSH server could not be reached or the session broke. */
+  SSH_UNREACHABLE: { retryable: true, summary: 'the SSH server could not be reached' },
+  /** A command run over SSH failed; its message names the command and its output. */
+  REMOTE_COMMAND_FAILED: { retryable: false, summary: 'a command run over SSH failed' },
 
   // Step execution on the agent (agent/steps/).
   /** A step's program exited with a code it does not accept, or a step could not do its work. */

@@ -8,6 +8,8 @@ import { CONVOY_VERSION } from '../../shared/version';
 import { Agent } from '../agent';
 import { CONFIG_FILE, loadAgentConfig } from '../config';
 import { readAgentKey } from '../identity';
+import { RESTART_EXIT_CODE } from '../install/systemd-unit';
+import { registerInstallCommands } from './install-commands';
 import { registerPhaseRun } from './phase-run';
 
 interface EnrollFlags {
@@ -70,6 +72,7 @@ export function buildProgram(): Command {
       }
     });
   registerPhaseRun(program, fail);
+  registerInstallCommands(program, fail);
   return program;
 }
 
@@ -91,7 +94,14 @@ async function runAgent(flags: { stateDir?: string; config?: string; logLevel?: 
     { sink: (line) => process.stderr.write(line), level },
     { component: 'agent', hostId: config.hostId },
   );
-  const agent = new Agent(config, key, { log });
+  // systemd names each service run (INVOCATION_ID); `convoy-agent supervise` marks its child.
+  const supervised = process.env['CONVOY_SUPERVISED'] === '1' || process.env['INVOCATION_ID'] !== undefined;
+  const requestRestart = (): void => {
+    log.info('exiting for the supervisor to start the new bundle', { code: RESTART_EXIT_CODE });
+    // The journal already holds the step as current and fsynced; nothing else needs to be kept.
+    setImmediate(() => process.exit(RESTART_EXIT_CODE));
+  };
+  const agent = new Agent(config, key, { log, ...(supervised ? { requestRestart } : {}) });
   agent.start();
   const stop = (signal: string): void => {
     log.info('stopping', { signal });
