@@ -23,6 +23,7 @@ export const OPERATOR_SERVICE_POLICY: Readonly<Record<string, CallPolicy>> = Obj
   GetHost: 'operator',
   ApproveHost: 'operator',
   RevokeHost: 'operator',
+  DecommissionHost: 'operator',
   CreateToken: 'operator',
   Ping: 'operator',
   QueryAgent: 'operator',

@@ -104,7 +104,7 @@ export async function probeInstall(env: InstallEnv, req: InstallRequest): Promis
   const systemd = systemdRuns(env.layout);
   return {
     hostId: enrolled?.hostId ?? null,
-    otherController: enrolled !== undefined && !enrolled.sameController,
+    otherController: enrolled !== undefined && req.controllerKey !== '' && !enrolled.sameController,
     agentVersion: CONVOY_VERSION,
     mode: systemd ? 'systemd' : 'supervisor',
     running: systemd ? await isActive(env) : runningSupervisor(env.layout.pidFile) !== undefined,

@@ -49,11 +49,12 @@ export function parseInstallRequest(text: string): InstallRequest {
   const action = str('action', true);
   if (action !== 'probe' && action !== 'install' && action !== 'uninstall')
     throw bad('action must be probe, install or uninstall', 'action');
-  const controller = str('controller', action !== 'uninstall') ?? '';
-  if (action !== 'uninstall' && !isAddress(controller))
+  // A probe may come without them: decommission only asks which host this is.
+  const controller = str('controller', action === 'install') ?? '';
+  if (controller !== '' && !isAddress(controller))
     throw bad('controller must be host:port or unix:/path', 'controller');
-  const controllerKey = str('controllerKey', action !== 'uninstall') ?? '';
-  if (action !== 'uninstall' && parsePublicKey(controllerKey) === null)
+  const controllerKey = str('controllerKey', action === 'install') ?? '';
+  if (controllerKey !== '' && parsePublicKey(controllerKey) === null)
     throw bad('controllerKey must be an Ed25519 public key (ed25519:<base64>)', 'controllerKey');
   const releaseKeys = r['releaseKeys'] ?? [];
   if (

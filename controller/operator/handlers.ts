@@ -82,6 +82,12 @@ export function operatorHandlers(deps: OperatorDeps): grpc.UntypedServiceImpleme
       gateway.disconnect(req.id, 'revoked by operator');
       return view(host);
     }),
+    DecommissionHost: unary(log, async (req: { id: string }) => {
+      await mustHost(req.id);
+      const host = await store.decommissionHost(req.id, 'operator', deps.now());
+      gateway.disconnect(req.id, 'decommissioned by operator');
+      return view(host);
+    }),
     CreateToken: unary(log, async (req: WireCreateTokenRequest): Promise<WireCreatedToken> => {
       const issued = await createEnrollmentToken(
         store,

@@ -172,6 +172,28 @@ export class Store {
     });
   }
 
+  /**
+   * Revokes a host for good and forgets what the controller knew of its applications, in one
+   * transaction: a machine enrolled again gets a new id and starts from nothing (Salt
+   * CVE-2016-9639). The host row stays, revoked, for the audit trail and the event chain.
+   */
+  async decommissionHost(id: string, actor: string, nowMs: number): Promise<HostRecord> {
+    return this.db.write(async (tx) => {
+      const found = await tx.get<{ state: HostState }>('SELECT state FROM hosts WHERE id = ?', [id]);
+      if (found === undefined) throw new ConvoyError('HOST_UNKNOWN', `no host with id ${id}`, { hostId: id });
+      if (found.state !== 'revoked') await tx.run("UPDATE hosts SET state = 'revoked' WHERE id = ?", [id]);
+      const purged = await tx.run('DELETE FROM host_app WHERE host_id = ?', [id]);
+      await appendEvent(tx, {
+        at: nowMs,
+        actor,
+        kind: 'host.decommissioned',
+        hostId: id,
+        data: { from: found.state, appRowsRemoved: purged.changes },
+      });
+      return mustGetHost(tx, id);
+    });
+  }
+
   /** Records what an agent said about itself when it connected. */
   async recordConnection(id: string, facts: HostFactsRecord, nowMs: number): Promise<void> {
     await this.db.write((tx) =>

@@ -1,12 +1,16 @@
-/** `convoy hosts list|show|approve|revoke`. */
+/** `convoy hosts list|show|approve|revoke|enroll|decommission`. */
 import type { Command } from 'commander';
 import type { WireAgentReport, WireHostView } from '../../../proto/wire';
 import { withClient, withConnectionOptions, type CommonFlags } from '../common';
 import { ago, printJson, printTable } from '../output';
+import { registerHostsSsh } from './hosts-ssh';
 import { labelsText, showHosts, statusJson, type SelectFlags } from './status';
 
 export function registerHosts(program: Command): void {
-  const hosts = program.command('hosts').description('list, inspect, approve and revoke hosts');
+  const hosts = program
+    .command('hosts')
+    .description('list, inspect, approve and revoke hosts; enroll and decommission them over SSH');
+  registerHostsSsh(hosts);
 
   withConnectionOptions(hosts.command('list'))
     .description('every enrolled host, any state')
