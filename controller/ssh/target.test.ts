@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { parseSshTarget, showTarget } from './target';
 import { shellQuote } from './remote-agent';
 
@@ -32,7 +33,6 @@ describe('shellQuote', () => {
   it.each(["it's", '$(touch /tmp/pwn)', '`id`', 'a b;c|d&e', "'''"])(
     'makes %s one literal word for sh',
     (word) => {
-      const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
       const out = execFileSync('/bin/sh', ['-c', `printf %s ${shellQuote(word)}`]).toString();
       expect(out).toBe(word);
     },
