@@ -6,6 +6,7 @@ import { registerHosts } from './commands/hosts';
 import { registerPhase } from './commands/phase';
 import { registerPing } from './commands/ping';
 import { registerRecipe } from './commands/recipe';
+import { registerRelease } from './commands/release';
 import { registerRollout } from './commands/rollout';
 import { registerStatus } from './commands/status';
 import { registerToken } from './commands/token';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerPhase(program);
   registerRecipe(program);
   registerRollout(program);
+  registerRelease(program);
   return program;
 }
 

@@ -50,6 +50,8 @@ export interface EnrollOptions extends RemoteAgentOptions {
   readonly releaseKeys: readonly string[];
   readonly waitMs: number;
   readonly dryRun: boolean;
+  /** A token the operator made (`convoy token create`), used instead of a fresh one-use token. */
+  readonly token?: string;
 }
 
 export interface EnrollResult {
@@ -163,6 +165,9 @@ export async function enrollOverSsh(api: ControllerApi, opts: EnrollOptions): Pr
         );
       }
       opts.say(`already enrolled as ${probe.hostId}`);
+    } else if (opts.token !== undefined) {
+      opts.say('using the enrollment token from --token-file');
+      token = opts.token;
     } else {
       const created = await api.createToken(opts.labels, TOKEN_TTL_MS);
       opts.say(`created one-time enrollment token ${created.tokenId} (1 use, 10 minutes)`);
@@ -207,7 +212,9 @@ function dryRunEnroll(opts: EnrollOptions, where: string, controller: string, ke
     `connect to ${where} over SSH, accepting only ${pin}, authenticating with ${opts.ssh.identityFile ?? 'SSH_AUTH_SOCK'}`,
     `upload the agent bundle (sha256 ${bundleSha256(opts.bundle).slice(0, 16)}…, ${(opts.bundle.length / 1048576).toFixed(1)} MB) to a new 0700 directory in /tmp over SFTP`,
     `run ${opts.node} <bundle> install --request-stdin to see what is installed`,
-    `unless already enrolled here: create a one-time enrollment token (1 use, 10 minutes, labels ${labels}), sent on stdin only`,
+    opts.token !== undefined
+      ? 'unless already enrolled here: use the token from --token-file, sent on stdin only'
+      : `unless already enrolled here: create a one-time enrollment token (1 use, 10 minutes, labels ${labels}), sent on stdin only`,
     `run ${opts.node} <bundle> install --request-stdin: install /usr/lib/convoy-agent/convoy-agent.js, enroll with ${controller} pinning ${key}, start it under systemd if systemd runs, else under convoy-agent supervise`,
     'remove the uploaded bundle',
     `wait up to ${Math.round(opts.waitMs / 1000)} s for the agent to come online`,

@@ -1,4 +1,7 @@
-/** Every built-in recipe compiles, and every step says where in the vendor's document it comes from. */
+/**
+ * Every built-in recipe compiles, and every step says where in the vendor's document it comes
+ * from; the agent's own recipe traces to Convoy's documentation instead, which must say it.
+ */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { compileRecipe } from './compile';
@@ -23,6 +26,15 @@ describe('built-in recipes', () => {
     expect(`${recipe.name}.yaml`).toBe(file);
     const steps = allSteps(recipe);
     expect(steps.length).toBeGreaterThan(2);
+    if (recipe.name === 'convoy-agent') {
+      const doc = readFileSync(path.resolve(__dirname, '../../docs/packaging.md'), 'utf8');
+      for (const step of steps) {
+        const m = /^convoy docs\/packaging\.md "([^"]+)"/.exec(step.source ?? '');
+        expect(m).not.toBeNull();
+        expect(doc).toContain(`## ${m?.[1] ?? '?'}`);
+      }
+      return;
+    }
     for (const step of steps) expect(step.source).toMatch(/^00[0-4] /);
   });
 

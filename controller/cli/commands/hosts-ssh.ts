@@ -39,6 +39,7 @@ interface EnrollFlags extends SshFlags {
   releaseKey: string[];
   wait: string;
   dryRun?: boolean;
+  tokenFile?: string;
 }
 
 /** Where the bundle is: --bundle, $CONVOY_AGENT_BUNDLE, or what `npm run build:agent` wrote. */
@@ -62,6 +63,25 @@ function bundlePath(flag: string | undefined): string {
     );
   }
   return found;
+}
+
+function readTokenFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new ConvoyError(
+      'INVALID_ARGUMENT',
+      `--token-file ${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      { file },
+    );
+  }
+  // The message never quotes the file's content: it may be the secret.
+  if (!/^tok_[0-9a-f]{16}\.[A-Za-z0-9_-]{16,}$/.test(text))
+    throw new ConvoyError('INVALID_ARGUMENT', `--token-file ${file}: does not hold an enrollment token`, {
+      file,
+    });
+  return text;
 }
 
 function hostKeyPin(flags: SshFlags, target: SshTarget): HostKeyPin {
@@ -146,6 +166,10 @@ export function registerHostsSsh(hosts: Command): void {
       (v: string, all: string[]) => [...all, v],
       [] as string[],
     )
+    .option(
+      '--token-file <file>',
+      'use this enrollment token (convoy token create: approval, labels, uses) instead of a fresh one-use token',
+    )
     .option('--wait <duration>', 'how long to wait for the agent to come online', '60s')
     .option('--dry-run', 'print every action without connecting to the host or changing anything')
     .action((flags: EnrollFlags) =>
@@ -178,8 +202,15 @@ export function registerHostsSsh(hosts: Command): void {
                 },
               );
           }
+          if (flags.tokenFile !== undefined && flags.labels !== undefined)
+            throw new ConvoyError(
+              'INVALID_ARGUMENT',
+              '--labels come with the token; give them to `convoy token create`, not with --token-file',
+            );
+          const token = flags.tokenFile === undefined ? undefined : readTokenFile(flags.tokenFile);
           return {
             ...remoteOptions(flags, flags.ssh ?? ''),
+            ...(token === undefined ? {} : { token }),
             labels: parseLabelsFlag('--labels', flags.labels),
             ...(flags.hostname === undefined ? {} : { hostname: flags.hostname }),
             ...(flags.agentAddress === undefined ? {} : { agentAddress: flags.agentAddress }),
