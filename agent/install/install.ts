@@ -15,7 +15,9 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  readdirSync,
   renameSync,
+  rmdirSync,
   rmSync,
 } from 'node:fs';
 import path from 'node:path';
@@ -320,7 +322,7 @@ export async function uninstall(env: InstallEnv): Promise<InstallReport> {
   }
   for (const dir of [layout.stateDir, path.dirname(layout.bundle), path.dirname(layout.logFile)]) {
     if (existsSync(dir)) {
-      rmSync(dir, { recursive: true, force: true });
+      removeTree(dir);
       actions.push(`removed ${dir}`);
     }
   }
@@ -332,4 +334,17 @@ export async function uninstall(env: InstallEnv): Promise<InstallReport> {
     running: false,
     actions,
   };
+}
+
+/**
+ * rm -rf, except that a directory which is a mount point (an operator's separate volume for
+ * /var/lib/convoy-agent, or a test's bind mount) is emptied and left: it cannot be removed.
+ */
+function removeTree(dir: string): void {
+  for (const entry of readdirSync(dir)) rmSync(path.join(dir, entry), { recursive: true, force: true });
+  try {
+    rmdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EBUSY') throw err;
+  }
 }

@@ -60,6 +60,12 @@ export class PhaseJournal {
     return this.entry;
   }
 
+  /** Completed results of an earlier run still in the history (output dropped), or none. */
+  resultsOf(runId: string): Readonly<Record<string, StepResult>> {
+    if (this.entry?.runId === runId) return this.entry.completed;
+    return this.entry?.history?.[runId] ?? {};
+  }
+
   /** The step a crashed run was inside of, if the last run did not finish. */
   interrupted(): JournalEntry | null {
     return this.entry !== null && this.entry.state === 'running' ? this.entry : null;

@@ -25,6 +25,7 @@ interface PhaseCommand {
   readonly digest: string;
   readonly vars: Readonly<Record<string, string>>;
   readonly roles: readonly string[];
+  readonly readRuns: readonly string[];
 }
 
 export async function runRemotePhase(
@@ -53,7 +54,7 @@ export async function runRemotePhase(
     // The installed version fills {{installed}} when the controller did not know it.
     const { vars, seen: probed } = await withProbedVersions(recipe, cmd.vars, false, execOnHost, {});
     const outcome = await runPhase(
-      { recipe, phase: cmd.phase, roles: cmd.roles, vars, runId: cmd.runId },
+      { recipe, phase: cmd.phase, roles: cmd.roles, vars, runId: cmd.runId, readRuns: cmd.readRuns },
       {
         registry: STEP_REGISTRY,
         journal: PhaseJournal.open(stateDir),
@@ -95,7 +96,7 @@ export async function runRemotePhase(
 }
 
 function parsePhaseCommand(body: Readonly<Record<string, unknown>>): PhaseCommand {
-  const { runId, phase, recipe, digest, vars, roles } = body;
+  const { runId, phase, recipe, digest, vars, roles, readRuns = [] } = body;
   const bad = (field: string): never => {
     throw new ConvoyError('COMMAND_REFUSED', `phase command: ${field} is missing or malformed`);
   };
@@ -104,7 +105,20 @@ function parsePhaseCommand(body: Readonly<Record<string, unknown>>): PhaseComman
   if (typeof digest !== 'string' || !/^[0-9a-f]{64}$/.test(digest)) return bad('digest');
   if (!isStringRecord(vars)) return bad('vars');
   if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string')) return bad('roles');
-  return { runId, phase: phase as PhaseName, recipe, digest, vars, roles: roles };
+  if (
+    !Array.isArray(readRuns) ||
+    !readRuns.every((r) => typeof r === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(r))
+  )
+    return bad('readRuns');
+  return {
+    runId,
+    phase: phase as PhaseName,
+    recipe,
+    digest,
+    vars,
+    roles: roles,
+    readRuns: readRuns as string[],
+  };
 }
 
 function isStringRecord(value: unknown): value is Record<string, string> {

@@ -27,6 +27,8 @@ export interface PhaseRequest {
   /** Stable across a retry of the same intent, so that completed steps are not run again. */
   readonly runId?: string;
   readonly dryRun?: boolean;
+  /** Earlier runs (from the journal's history) whose completed results this run may read. */
+  readonly readRuns?: readonly string[];
 }
 
 export interface StepRecord {
@@ -92,7 +94,11 @@ export async function runPhase(req: PhaseRequest, deps: RunnerDeps): Promise<Pha
   }
   deps.journal.begin(runId, req.recipe.name, req.phase, resumed !== undefined || req.runId !== undefined);
   const completed = deps.journal.current?.completed ?? {};
-  const results = new Map<string, StepResult>(Object.entries(completed));
+  // Own results last: a step id this run completed wins over an older run's.
+  const results = new Map<string, StepResult>([
+    ...(req.readRuns ?? []).flatMap((id) => Object.entries(deps.journal.resultsOf(id))),
+    ...Object.entries(completed),
+  ]);
   const records: StepRecord[] = [];
   for (const step of steps) {
     const record = await runOneStep(step, req, deps, results);

@@ -103,6 +103,8 @@ export interface PhaseCall {
   /** 0: the sum of the phase's step bounds. */
   readonly timeoutMs: number;
   readonly rolloutId?: string;
+  /** Earlier runs on this host whose step results the phase may read (see relatedRunIds). */
+  readonly readRuns?: readonly string[];
 }
 
 /**
@@ -131,6 +133,7 @@ export async function sendPhase(
     digest,
     vars: { ...call.vars },
     roles: [...call.roles],
+    ...(call.readRuns === undefined || call.readRuns.length === 0 ? {} : { readRuns: [...call.readRuns] }),
   };
   const onProgress = (_hostId: string, progress: Readonly<Record<string, unknown>>): void => {
     recordStepResult(deps.store.db, call.phaseRunId, stepFromAgent(progress['step'])).catch((err: unknown) =>

@@ -32,6 +32,7 @@ import type { SchedulerClock } from './clock';
 import type { Failpoint } from './failpoint';
 import {
   agentRunId,
+  relatedRunIds,
   PHASE_OF_STATE,
   type HostState,
   type RolloutHostRecord,
@@ -414,6 +415,7 @@ export class RolloutEngine {
       vars: this.varsFor(r, h, prepared),
       timeoutMs: 0,
       rolloutId: r.id,
+      readRuns: relatedRunIds(r.id, runIdFor(r.id, h.state)),
     });
     await this.onPhaseResult(r, h, result);
   }
@@ -657,6 +659,7 @@ export class RolloutEngine {
       vars: this.varsFor(r, h, prepared),
       timeoutMs: 0,
       rolloutId: r.id,
+      readRuns: relatedRunIds(r.id, agentRunId(r.id, 'finalize')),
     });
     if (result.kind === 'lost' || (result.kind === 'refused' && result.code === 'PHASE_BUSY')) {
       await this.setReason(r, `finalize answer lost (${result.code}); reconciling with ${h.hostId}`);

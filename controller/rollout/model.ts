@@ -138,3 +138,13 @@ export function agentRunId(
   const suffix = { stage: 's', upgrade: 'u', finalize: 'f', 'final-verify': 'v' }[kind];
   return `${rolloutId}-${suffix}`;
 }
+
+/**
+ * The other runs of the same rollout on a host, whose results a phase may read: the upgrade's
+ * binary.replace finds what staging downloaded, a rollback what the upgrade backed up.
+ */
+export function relatedRunIds(rolloutId: string, own: string): string[] {
+  return (['stage', 'upgrade', 'finalize', 'final-verify'] as const)
+    .map((k) => agentRunId(rolloutId, k))
+    .filter((id) => id !== own);
+}

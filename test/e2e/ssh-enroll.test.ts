@@ -1,0 +1,606 @@
+/**
+ * `convoy hosts enroll --ssh` against real OpenSSH servers, one per host, each in its own network
+ * namespace (fixtures.md §4, §6), and then the agent's own update rolled out like any application.
+ *
+ * Each host's sshd sees its own /usr/lib/convoy-agent, /var/lib/convoy-agent and
+ * /var/log/convoy-agent (bind mounts of this test's directories), so the agents install at their
+ * real paths and the test reads what they wrote from outside. The controller runs in the ctl
+ * namespace; the CLI that speaks SSH runs there too (nothing in the root namespace dials a
+ * namespace address). The tests run in order: each builds on the fleet the previous one left.
+ */
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { HttpRepoProcess } from '../../scripts/fixtures/http-repo-process';
+import { fleetFile, type RolloutDoc } from '../helpers/app-fleets';
+import {
+  createNetns,
+  netnsUnavailableReason,
+  uniqueNetnsPrefix,
+  type Netns,
+  type NetnsHost,
+} from '../fixtures/netns';
+import { generateSshKey, startSshd, type SshKey, type SshdServer } from '../fixtures/sshd';
+import { AGENT_BIN, CONVOY_BIN, ROOT, run, tempDir, type RunResult } from '../helpers/processes';
+import { queryStore } from '../helpers/store-query';
+import { waitFor } from '../helpers/wait';
+
+jest.setTimeout(180_000);
+
+const unavailable =
+  netnsUnavailableReason() ?? (existsSync('/usr/sbin/sshd') ? undefined : 'no /usr/sbin/sshd');
+if (unavailable !== undefined) process.stderr.write(`ssh enrollment: skipped: ${unavailable}\n`);
+const describeSsh = unavailable === undefined ? describe : describe.skip;
+
+const BUILD_AGENT = path.join(ROOT, 'dist/scripts/build-agent.js');
+const HOSTS = 3;
+
+interface HostView {
+  id: string;
+  hostname: string;
+  online: boolean;
+  state: string;
+  agentVersion: string;
+  labels: Record<string, string>;
+  app: { deployment: string; installed: string } | null;
+}
+
+interface FakeHost {
+  readonly ns: NetnsHost;
+  readonly sshd: SshdServer;
+  readonly lib: string;
+  readonly state: string;
+  readonly log: string;
+  readonly target: string;
+}
+
+interface EnrollJson {
+  hostId: string;
+  changed: boolean;
+  actions: string[];
+  online: boolean;
+}
+
+class SshFleet {
+  readonly root = tempDir('ssh-fleet');
+  readonly stateDir = path.join(this.root, 'controller');
+  readonly hosts: FakeHost[] = [];
+  controller: ChildProcess | undefined;
+  controllerOutput = '';
+  client!: SshKey;
+  bundleA = '';
+
+  constructor(readonly netns: Netns) {}
+
+  host(i: number): FakeHost {
+    const h = this.hosts[i];
+    if (h === undefined) throw new Error(`no host ${i}`);
+    return h;
+  }
+
+  async start(): Promise<void> {
+    this.bundleA = path.join(this.root, 'a/convoy-agent.js');
+    const built = run(BUILD_AGENT, ['--out', this.bundleA, '--version', '0.1.0']);
+    if (built.code !== 0) throw new Error(`build-agent: ${built.stderr}`);
+    this.controller = this.netns.spawnIn(this.netns.ctl, process.execPath, [
+      CONVOY_BIN,
+      'controller',
+      'start',
+      '--state-dir',
+      this.stateDir,
+      '--listen',
+      `${this.netns.ctl.address}:7443`,
+      '--heartbeat-interval',
+      '500ms',
+      '--heartbeat-timeout',
+      '5s',
+    ]);
+    this.controller.stdout?.on('data', (d: Buffer) => (this.controllerOutput += d.toString()));
+    this.controller.stderr?.on('data', (d: Buffer) => (this.controllerOutput += d.toString()));
+    await waitFor(
+      'the controller listening',
+      () => /agents on \S+; key \S+/.test(this.controllerOutput),
+      20_000,
+    );
+    this.client = await generateSshKey(this.root, 'client');
+    for (let i = 0; i < HOSTS; i++) {
+      const ns = this.netns.hosts[i];
+      if (ns === undefined) throw new Error(`no namespace ${i}`);
+      const dir = path.join(this.root, `h${i}`);
+      const [lib, state, log] = ['lib', 'state', 'log'].map((d) => path.join(dir, d));
+      for (const d of [lib, state, log]) mkdirSync(d ?? '', { recursive: true });
+      const sshd = await startSshd({
+        dir: path.join(dir, 'sshd'),
+        netns: ns.name,
+        authorizedKeys: [this.client.publicKeyLine],
+        bindMounts: [
+          { source: lib ?? '', target: '/usr/lib/convoy-agent' },
+          { source: state ?? '', target: '/var/lib/convoy-agent' },
+          { source: log ?? '', target: '/var/log/convoy-agent' },
+        ],
+      });
+      this.hosts.push({
+        ns,
+        sshd,
+        lib: lib ?? '',
+        state: state ?? '',
+        log: log ?? '',
+        target: `root@${sshd.host}:${sshd.port}`,
+      });
+    }
+  }
+
+  /** `convoy ARGS` in the controller's namespace (where the hosts' addresses are reachable). */
+  async cli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+    const r = await this.netns.execIn(
+      this.netns.ctl,
+      process.execPath,
+      [CONVOY_BIN, ...args, '--state-dir', this.stateDir],
+      {
+        timeoutMs: 120_000,
+        env: { ...process.env, ...env },
+      },
+    );
+    return r;
+  }
+
+  async cliJson<T>(...args: string[]): Promise<T> {
+    const r = await this.cli([...args, '--json']);
+    if (r.code !== 0)
+      throw new Error(`convoy ${args.join(' ')} exited ${String(r.code)}: ${r.stderr}\n${this.dump()}`);
+    return JSON.parse(r.stdout) as T;
+  }
+
+  enroll(i: number, ...extra: string[]): Promise<RunResult> {
+    const h = this.host(i);
+    return this.cli([
+      'hosts',
+      'enroll',
+      '--ssh',
+      h.target,
+      '--identity',
+      this.client.privateKeyFile,
+      '--bundle',
+      this.bundleA,
+      ...(extra.includes('--known-hosts') || extra.includes('--host-key')
+        ? []
+        : ['--host-key', h.sshd.hostKeyFingerprint]),
+      ...extra,
+    ]);
+  }
+
+  async hostViews(): Promise<HostView[]> {
+    return (await this.cliJson<{ hosts: HostView[] }>('hosts', 'list')).hosts;
+  }
+
+  dump(): string {
+    const logs = this.hosts.map((h, i) => {
+      const file = path.join(h.log, 'agent.log');
+      return `host ${i} agent.log:\n${existsSync(file) ? readFileSync(file, 'utf8').slice(-3000) : '(none)'}`;
+    });
+    return [`controller:\n${this.controllerOutput.slice(-4000)}`, ...logs].join('\n');
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.hosts.map((h) => h.sshd.stop()));
+    this.controller?.kill('SIGTERM');
+    await this.netns.destroy();
+  }
+}
+
+/** Every file under `dir`, recursively, with its bytes. */
+function filesUnder(dir: string): { file: string; bytes: Buffer }[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => {
+      const file = path.join(e.parentPath, e.name);
+      return { file, bytes: readFileSync(file) };
+    });
+}
+
+function sshdAuthLines(h: FakeHost): string[] {
+  return readFileSync(h.sshd.logFile, 'utf8')
+    .split('\n')
+    .filter((l) => /publickey|Accepted|Failed|Invalid user/.test(l));
+}
+
+function supervisorPid(h: FakeHost): number {
+  return Number(readFileSync(path.join(h.state, 'supervisor.pid'), 'utf8'));
+}
+
+function childrenOf(pid: number): number[] {
+  const r = spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' });
+  return r.stdout
+    .split('\n')
+    .map((l) => Number(l.trim()))
+    .filter((n) => n > 0);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Command lines and environments of every process, sampled until stopped: where a leaked token would show. */
+function sampleProcesses(): { stop: () => string } {
+  const seen = new Set<string>();
+  const timer = setInterval(() => {
+    for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+      for (const what of ['cmdline', 'environ']) {
+        try {
+          seen.add(readFileSync(`/proc/${pid}/${what}`, 'latin1'));
+        } catch {
+          // Gone already.
+        }
+      }
+    }
+  }, 20);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return [...seen].join('\n');
+    },
+  };
+}
+
+describeSsh('convoy hosts enroll --ssh (OpenSSH in network namespaces)', () => {
+  let fleet: SshFleet;
+  const ids: string[] = [];
+  const pwn = (n: string): string => `/tmp/convoy-pwn-${process.pid}-${n}`;
+
+  beforeAll(async () => {
+    fleet = new SshFleet(await createNetns(uniqueNetnsPrefix(), HOSTS));
+    try {
+      await fleet.start();
+    } catch (err) {
+      await fleet.stop();
+      throw err;
+    }
+  });
+
+  afterAll(async () => {
+    await fleet?.stop();
+  });
+
+  it('refuses an unknown or a different host key before authenticating, and changes nothing', async () => {
+    const h0 = fleet.host(0);
+    const before = sshdAuthLines(h0).length;
+    const wrong = await fleet.enroll(0, '--host-key', fleet.host(1).sshd.hostKeyFingerprint);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain('HOST_KEY_MISMATCH');
+    expect(wrong.stderr).toContain(`presented host key ${h0.sshd.hostKeyFingerprint}`);
+
+    const knownHosts = path.join(fleet.root, 'known_hosts_other');
+    writeFileSync(knownHosts, fleet.host(1).sshd.knownHostsLine(fleet.host(1).sshd.host) + '\n');
+    const unknown = await fleet.enroll(0, '--known-hosts', knownHosts);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('HOST_KEY_UNKNOWN');
+    expect(unknown.stderr).toContain(`--host-key ${h0.sshd.hostKeyFingerprint}`);
+
+    const noPin = await fleet.cli([
+      'hosts',
+      'enroll',
+      '--ssh',
+      h0.target,
+      '--identity',
+      fleet.client.privateKeyFile,
+    ]);
+    expect(noPin.code).toBe(2);
+    expect(noPin.stderr).toMatch(/pin the host key/);
+
+    // No login was attempted, no token made, nothing written on the host.
+    expect(sshdAuthLines(h0).length).toBe(before);
+    expect(await queryStore(fleet.stateDir, 'SELECT id FROM tokens')).toEqual([]);
+    expect(filesUnder(h0.lib).concat(filesUnder(h0.state))).toEqual([]);
+  });
+
+  it('refuses shell in the target before connecting', async () => {
+    for (const target of [`root@$(touch ${pwn('target')})`, 'root@h;touch /tmp/x', '`id`@host']) {
+      const r = await fleet.cli([
+        'hosts',
+        'enroll',
+        '--ssh',
+        target,
+        '--host-key',
+        fleet.host(0).sshd.hostKeyFingerprint,
+        '--identity',
+        fleet.client.privateKeyFile,
+      ]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/INVALID_ARGUMENT: --ssh .*is not a (host|user) name/);
+    }
+    expect(existsSync(pwn('target'))).toBe(false);
+  });
+
+  it('enrolls 3 hosts in parallel; the token is never on a command line, in a log, a file or the store', async () => {
+    // Release keys need no controller: made here, in the root namespace.
+    const keygen = run(CONVOY_BIN, ['release', 'keygen', '--out', path.join(fleet.root, 'release.key')]);
+    expect(keygen.code).toBe(0);
+    const releaseKey = keygen.stdout.trim();
+    writeFileSync(path.join(fleet.root, 'release.pub'), releaseKey);
+    const tokenFile = path.join(fleet.root, 'token');
+    const created = await fleet.cli(['token', 'create', '--labels', 'role=agent,via=token-file']);
+    const canary = created.stdout.trim();
+    expect(canary).toMatch(/^tok_/);
+    writeFileSync(tokenFile, canary + '\n', { mode: 0o600 });
+    const known = path.join(fleet.root, 'known_hosts');
+    writeFileSync(known, fleet.host(2).sshd.knownHostsLine(fleet.host(2).sshd.host) + '\n');
+
+    const sampler = sampleProcesses();
+    const results = await Promise.all([
+      fleet.enroll(0, '--labels', 'role=agent,idx=0', '--release-key', releaseKey, '--json'),
+      fleet.enroll(1, '--token-file', tokenFile, '--release-key', releaseKey, '--json'),
+      fleet.enroll(
+        2,
+        '--known-hosts',
+        known,
+        '--release-key',
+        releaseKey,
+        '--json',
+        '--hostname',
+        `h2$(touch ${pwn('hostname')});\`touch ${pwn('tick')}\``,
+        '--labels',
+        `role=agent,note=$(touch ${pwn('label')})|&;`,
+      ),
+    ]);
+    const processes = sampler.stop();
+    for (const r of results)
+      if (r.code !== 0) throw new Error(`enroll exited ${String(r.code)}: ${r.stderr}`);
+    const out = results.map((r) => JSON.parse(r.stdout) as EnrollJson);
+    for (const o of out) {
+      expect(o).toMatchObject({ changed: true, online: true });
+      expect(o.hostId).toMatch(/^h-[0-9a-f]{16}$/);
+      ids.push(o.hostId);
+    }
+    expect(new Set(ids).size).toBe(HOSTS);
+
+    const views = await fleet.hostViews();
+    const byId = new Map(views.map((v) => [v.id, v]));
+    expect(byId.get(ids[0] ?? '')?.labels).toEqual({ role: 'agent', idx: '0' });
+    expect(byId.get(ids[1] ?? '')?.labels).toEqual({ role: 'agent', via: 'token-file' });
+    // Names and labels are data: shown verbatim, never run.
+    expect(byId.get(ids[2] ?? '')?.hostname).toBe(`h2$(touch ${pwn('hostname')});\`touch ${pwn('tick')}\``);
+    expect(byId.get(ids[2] ?? '')?.labels['note']).toBe(`$(touch ${pwn('label')})|&;`);
+    for (const n of ['hostname', 'tick', 'label']) expect(existsSync(pwn(n))).toBe(false);
+
+    for (const [i, h] of fleet.hosts.entries()) {
+      const bundle = path.join(h.lib, 'convoy-agent.js');
+      expect(readFileSync(bundle).equals(readFileSync(fleet.bundleA))).toBe(true);
+      expect(statSync(bundle).mode & 0o777).toBe(0o755);
+      expect(statSync(path.join(h.state, 'agent.key')).mode & 0o777).toBe(0o600);
+      const config = JSON.parse(readFileSync(path.join(h.state, 'agent.yaml'), 'utf8')) as Record<
+        string,
+        unknown
+      >;
+      expect(config).toMatchObject({
+        hostId: ids[i],
+        controller: `${fleet.netns.ctl.address}:7443`,
+        releaseKeys: [releaseKey],
+      });
+      expect(alive(supervisorPid(h))).toBe(true);
+    }
+    // The uploads are gone.
+    expect(readdirSync('/tmp').filter((f) => f.startsWith('convoy-agent-upload-'))).toEqual([]);
+
+    // The canary token: nowhere but in the file the operator gave.
+    const places: [string, string][] = [
+      ['process command lines and environments', processes],
+      ['CLI output', results.map((r) => r.stdout + r.stderr).join('\n')],
+      ['controller output', fleet.controllerOutput],
+      ...fleet.hosts.map((h, i): [string, string] => [
+        `host ${i} sshd log`,
+        readFileSync(h.sshd.logFile, 'latin1'),
+      ]),
+      ...fleet.hosts
+        .flatMap((h) => [...filesUnder(h.state), ...filesUnder(h.log)])
+        .map((f): [string, string] => [f.file, f.bytes.toString('latin1')]),
+      ...filesUnder(fleet.stateDir).map((f): [string, string] => [f.file, f.bytes.toString('latin1')]),
+    ];
+    const secret = canary.split('.')[1] ?? canary;
+    for (const [where, text] of places) {
+      expect({ where, leaked: text.includes(secret) }).toEqual({ where, leaked: false });
+    }
+    // The store holds its hash only, and it is spent.
+    const tokens = await queryStore<{ id: string; uses_left: number }>(
+      fleet.stateDir,
+      'SELECT id, uses_left FROM tokens',
+    );
+    expect(tokens.find((t) => canary.startsWith(`${t.id}.`))?.uses_left).toBe(0);
+  });
+
+  it('changes nothing when run again: same id, no token, same files and processes', async () => {
+    const h0 = fleet.host(0);
+    const tokensBefore = await queryStore(fleet.stateDir, 'SELECT id FROM tokens');
+    const pid = supervisorPid(h0);
+    const bundle = statSync(path.join(h0.lib, 'convoy-agent.js'));
+    const config = readFileSync(path.join(h0.state, 'agent.yaml'));
+    const r = await fleet.enroll(
+      0,
+      '--labels',
+      'role=agent,idx=0',
+      '--release-key',
+      readFileSync(path.join(fleet.root, 'release.pub'), 'utf8'),
+    );
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${h0.target} is already enrolled as ${ids[0]} (online); nothing changed\n`);
+    expect(await queryStore(fleet.stateDir, 'SELECT id FROM tokens')).toEqual(tokensBefore);
+    expect(supervisorPid(h0)).toBe(pid);
+    expect(statSync(path.join(h0.lib, 'convoy-agent.js'))).toMatchObject({
+      ino: bundle.ino,
+      mtimeMs: bundle.mtimeMs,
+    });
+    expect(readFileSync(path.join(h0.state, 'agent.yaml')).equals(config)).toBe(true);
+    expect((await fleet.hostViews()).length).toBe(HOSTS);
+
+    const dry = await fleet.enroll(0, '--dry-run');
+    expect(dry.code).toBe(0);
+    expect(dry.stderr).toMatch(/would connect to .* accepting only host key SHA256:/);
+    expect(dry.stderr).toMatch(/would upload the agent bundle/);
+    expect(sshdAuthLines(h0).filter((l) => l.includes('Accepted')).length).toBe(2);
+  });
+
+  it('updates the agent from A to B like any application; each agent restarts onto B and reports it', async () => {
+    const releases = path.join(fleet.root, 'releases');
+    const b = run(BUILD_AGENT, [
+      '--out',
+      path.join(releases, '0.1.1/convoy-agent.js'),
+      '--version',
+      '0.1.1',
+      '--sign-key',
+      path.join(fleet.root, 'release.key'),
+    ]);
+    expect(b.code).toBe(0);
+    // One release server per host, on that host's own loopback.
+    const repos = await Promise.all(
+      fleet.hosts.map(async (h) => {
+        const repo = new HttpRepoProcess({
+          root: releases,
+          spawn: (cmd, args, opts) => fleet.netns.spawnIn(h.ns, cmd, args, opts),
+        });
+        await repo.start();
+        return repo;
+      }),
+    );
+    try {
+      const agentsBefore = fleet.hosts.map((h) => childrenOf(supervisorPid(h)));
+      const supervisors = fleet.hosts.map(supervisorPid);
+      const yaml = fleetFile({
+        name: 'agents',
+        recipe: path.join(ROOT, 'recipes/convoy-agent.yaml'),
+        target: '0.1.1',
+        hosts: ids.map((id, i) => ({
+          id,
+          vars: { releaseUrl: repos[i]?.url ?? '', node: process.execPath },
+        })),
+      });
+      const file = path.join(fleet.root, 'agents.fleet.yaml');
+      writeFileSync(file, yaml);
+      expect((await fleet.cli(['apply', file])).code).toBe(0);
+      const started = await fleet.cliJson<RolloutDoc>('rollout', 'start', 'agents', '--stage-now');
+      const done = await waitFor(
+        'the agent rollout to finish',
+        async () => {
+          const doc = await fleet.cliJson<RolloutDoc>('rollout', 'status', started.id);
+          if (['held', 'halted', 'failed', 'aborted', 'rolled-back'].includes(doc.state))
+            throw new Error(`rollout ${doc.state}: ${doc.reason}\n${fleet.dump()}`);
+          return doc.state === 'succeeded' ? doc : undefined;
+        },
+        120_000,
+        300,
+      );
+      expect(done.state).toBe('succeeded');
+      const views = await fleet.hostViews();
+      for (const [i, h] of fleet.hosts.entries()) {
+        expect(views.find((v) => v.id === ids[i])).toMatchObject({ online: true, agentVersion: '0.1.1' });
+        expect(
+          readFileSync(path.join(h.lib, 'convoy-agent.js')).equals(
+            readFileSync(path.join(releases, '0.1.1/convoy-agent.js')),
+          ),
+        ).toBe(true);
+        expect(
+          readFileSync(path.join(h.lib, 'convoy-agent.js.previous')).equals(readFileSync(fleet.bundleA)),
+        ).toBe(true);
+        // The same supervisor, a new agent process.
+        expect(supervisorPid(h)).toBe(supervisors[i]);
+        const now = childrenOf(supervisorPid(h));
+        expect(now.length).toBe(1);
+        expect(agentsBefore[i]).not.toContain(now[0]);
+      }
+      // Each restart step finished in the new process: it says so, and on every host.
+      const restarts = await queryStore<{ host_id: string; ok: number | null; output_tail: string }>(
+        fleet.stateDir,
+        `SELECT p.host_id, s.ok, s.output_tail FROM step_results s JOIN phase_runs p ON s.phase_run_id = p.id
+          WHERE s.step_id = 'restart-agent' AND p.run_id LIKE ?`,
+        [`${started.id}-%`],
+      );
+      const finished = restarts.filter((r) => r.ok === 1);
+      expect({ finished: finished.map((r) => r.host_id).sort(), rows: restarts }).toMatchObject({
+        finished: [...ids].sort(),
+      });
+      for (const r of finished) expect(r.output_tail).toContain('the agent runs 0.1.1');
+    } finally {
+      await Promise.all(repos.map((r) => r.stop()));
+    }
+  });
+
+  it('decommissions a host, then a re-enrolled agent gets a new id and none of the old state', async () => {
+    const h0 = fleet.host(0);
+    const old = ids[0] ?? '';
+    const saved = path.join(fleet.root, 'h0-old-state');
+    cpSync(h0.state, saved, { recursive: true });
+    const pid = supervisorPid(h0);
+    const agentPids = childrenOf(pid);
+    const before = await fleet.cliJson<{ hosts: HostView[] }>('status');
+    expect(before.hosts.find((v) => v.id === old)?.app).toMatchObject({
+      deployment: 'agents',
+      installed: '0.1.1',
+    });
+
+    const wrongHost = await fleet.cli([
+      'hosts',
+      'decommission',
+      old,
+      '--ssh',
+      fleet.host(1).target,
+      '--host-key',
+      fleet.host(1).sshd.hostKeyFingerprint,
+      '--identity',
+      fleet.client.privateKeyFile,
+      '--bundle',
+      fleet.bundleA,
+    ]);
+    expect(wrongHost.code).toBe(2);
+    expect(wrongHost.stderr).toContain(`is enrolled as ${ids[1] ?? ''}, not ${old}; nothing was removed`);
+    expect(existsSync(path.join(fleet.host(1).state, 'agent.yaml'))).toBe(true);
+
+    const r = await fleet.cli([
+      'hosts',
+      'decommission',
+      old,
+      '--ssh',
+      h0.target,
+      '--host-key',
+      h0.sshd.hostKeyFingerprint,
+      '--identity',
+      fleet.client.privateKeyFile,
+      '--bundle',
+      fleet.bundleA,
+    ]);
+    if (r.code !== 0) throw new Error(`decommission exited ${String(r.code)}: ${r.stderr}`);
+    expect(r.stdout).toBe(`decommissioned ${old} (${h0.target})\n`);
+    await waitFor(
+      'the old agent and supervisor to exit',
+      () => !alive(pid) && agentPids.every((p) => !alive(p)),
+      45_000,
+    );
+    expect(filesUnder(h0.lib).concat(filesUnder(h0.state), filesUnder(h0.log))).toEqual([]);
+    const oldView = (await fleet.hostViews()).find((v) => v.id === old);
+    expect(oldView?.state).toBe('revoked');
+    expect(await queryStore(fleet.stateDir, 'SELECT host_id FROM host_app WHERE host_id = ?', [old])).toEqual(
+      [],
+    );
+
+    // The old key is refused.
+    const ghost = fleet.netns.spawnIn(h0.ns, process.execPath, [AGENT_BIN, 'run', '--state-dir', saved]);
+    let ghostLog = '';
+    ghost.stderr?.on('data', (d: Buffer) => (ghostLog += d.toString()));
+    await waitFor('the old agent refused', () => /HOST_REVOKED/.test(ghostLog), 20_000);
+    ghost.kill('SIGKILL');
+
+    const again = await fleet.enroll(0, '--labels', 'role=agent', '--json');
+    if (again.code !== 0) throw new Error(`enroll exited ${String(again.code)}: ${again.stderr}`);
+    const fresh = (JSON.parse(again.stdout) as EnrollJson).hostId;
+    expect(fresh).not.toBe(old);
+    const view = (await fleet.hostViews()).find((v) => v.id === fresh);
+    expect(view).toMatchObject({ online: true, state: 'active', agentVersion: '0.1.0' });
+    const status = await fleet.cliJson<{ hosts: HostView[] }>('status');
+    const shown = status.hosts.find((v) => v.id === fresh);
+    expect(shown?.app).toBeNull();
+    expect(status.hosts.some((v) => v.id === old)).toBe(false);
+  });
+});
