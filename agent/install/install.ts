@@ -4,7 +4,7 @@
  * otherwise under its own supervisor (docs/packaging.md). Every action is checked first and
  * skipped when already done, so a second run changes nothing and says so.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
@@ -22,6 +22,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import semver from 'semver';
 import { ConvoyError } from '../../shared/errors';
 import { formatPublicKey, parsePublicKey } from '../../shared/keys';
 import { CONVOY_VERSION } from '../../shared/version';
@@ -46,6 +47,8 @@ export interface InstallReport {
   readonly running: boolean;
   /** What this run changed, in order; empty when everything was in place. */
   readonly actions: readonly string[];
+  /** What it found and left alone on purpose (a newer bundle, say). */
+  readonly notes?: readonly string[];
 }
 
 export interface InstallEnv {
@@ -61,6 +64,14 @@ function sha256Of(file: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** What the bundle at `file` says it is, when it runs and says a valid version. */
+function installedVersion(file: string): string | undefined {
+  if (!existsSync(file)) return undefined;
+  const r = spawnSync(process.execPath, [file, '--version'], { encoding: 'utf8', timeout: 30_000 });
+  const v = r.status === 0 ? semver.valid(r.stdout.trim()) : null;
+  return v ?? undefined;
 }
 
 function systemdRuns(layout: AgentLayout): boolean {
@@ -117,7 +128,8 @@ export async function probeInstall(env: InstallEnv, req: InstallRequest): Promis
 export async function install(env: InstallEnv, req: InstallRequest): Promise<InstallReport> {
   const { layout } = env;
   const actions: string[] = [];
-  const bundleChanged = installBundle(env, actions);
+  const notes: string[] = [];
+  const bundleChanged = installBundle(env, actions, notes);
   const hostId = await ensureEnrolled(env, req, actions);
   const node = req.node ?? process.execPath;
   if (systemdRuns(layout)) await ensureUnit(env, node, bundleChanged, actions);
@@ -129,11 +141,12 @@ export async function install(env: InstallEnv, req: InstallRequest): Promise<Ins
     mode: systemdRuns(layout) ? 'systemd' : 'supervisor',
     running: true,
     actions,
+    notes,
   };
 }
 
 /** Copies the running bundle into place unless the same bytes are there; true when it changed. */
-function installBundle(env: InstallEnv, actions: string[]): boolean {
+function installBundle(env: InstallEnv, actions: string[], notes: string[]): boolean {
   const target = env.layout.bundle;
   if (path.resolve(env.script) === path.resolve(target)) return false;
   const want = sha256Of(env.script);
@@ -142,6 +155,12 @@ function installBundle(env: InstallEnv, actions: string[]): boolean {
       file: env.script,
     });
   if (sha256Of(target) === want) return false;
+  const installed = installedVersion(target);
+  if (installed !== undefined && semver.gt(installed, CONVOY_VERSION)) {
+    // A self-update got there first: enrolling again must not undo it.
+    notes.push(`kept the installed agent bundle ${installed}, newer than this ${CONVOY_VERSION}`);
+    return false;
+  }
   mkdirSync(path.dirname(target), { recursive: true, mode: 0o755 });
   const tmp = `${target}.new`;
   copyFileSync(env.script, tmp);
@@ -169,7 +188,7 @@ async function ensureEnrolled(env: InstallEnv, req: InstallRequest, actions: str
         { file: path.join(layout.stateDir, CONFIG_FILE) },
       );
     }
-    const keys = [...req.releaseKeys].sort();
+    const keys = [...(req.releaseKeys ?? current.config.releaseKeys ?? [])].sort();
     if (JSON.stringify([...(current.config.releaseKeys ?? [])].sort()) !== JSON.stringify(keys)) {
       const text = JSON.stringify({ ...current.config, releaseKeys: keys }, null, 2) + '\n';
       writeFileAtomic(path.join(layout.stateDir, CONFIG_FILE), text);
@@ -189,7 +208,7 @@ async function ensureEnrolled(env: InstallEnv, req: InstallRequest, actions: str
     controllerKey: req.controllerKey,
     token: req.token,
     stateDir: layout.stateDir,
-    releaseKeys: req.releaseKeys,
+    releaseKeys: req.releaseKeys ?? [],
     ...(req.hostname === undefined ? {} : { hostname: req.hostname }),
   });
   actions.push(`enrolled as ${res.hostId} (${res.status})`);

@@ -14,7 +14,8 @@ export interface InstallRequest {
   readonly controllerKey: string;
   readonly token?: string;
   readonly hostname?: string;
-  readonly releaseKeys: readonly string[];
+  /** Release keys to pin; absent: keep what an existing enrollment pins (none for a new one). */
+  readonly releaseKeys?: readonly string[];
   /** The node binary the unit or supervisor runs; default: the one running this. */
   readonly node?: string;
 }
@@ -56,10 +57,11 @@ export function parseInstallRequest(text: string): InstallRequest {
   const controllerKey = str('controllerKey', action === 'install') ?? '';
   if (controllerKey !== '' && parsePublicKey(controllerKey) === null)
     throw bad('controllerKey must be an Ed25519 public key (ed25519:<base64>)', 'controllerKey');
-  const releaseKeys = r['releaseKeys'] ?? [];
+  const releaseKeys = r['releaseKeys'];
   if (
-    !Array.isArray(releaseKeys) ||
-    releaseKeys.some((k) => typeof k !== 'string' || parsePublicKey(k) === null)
+    releaseKeys !== undefined &&
+    (!Array.isArray(releaseKeys) ||
+      releaseKeys.some((k) => typeof k !== 'string' || parsePublicKey(k) === null))
   )
     throw bad('releaseKeys must be a list of Ed25519 public keys', 'releaseKeys');
   const token = str('token', false);
@@ -70,7 +72,7 @@ export function parseInstallRequest(text: string): InstallRequest {
     action,
     controller,
     controllerKey,
-    releaseKeys: releaseKeys as string[],
+    ...(releaseKeys === undefined ? {} : { releaseKeys: releaseKeys as string[] }),
     ...(token === undefined ? {} : { token }),
     ...(hostname === undefined ? {} : { hostname }),
     ...(node === undefined ? {} : { node }),

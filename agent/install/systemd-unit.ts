@@ -17,7 +17,6 @@ export function agentUnit(nodePath = '/usr/bin/node'): string {
 # \`convoy hosts enroll --ssh\` or the convoy-agent .deb; see docs/packaging.md.
 [Unit]
 Description=Convoy agent
-Documentation=man:systemd.service(5)
 After=network-online.target
 Wants=network-online.target
 # Installed but not enrolled yet: nothing to run until agent.yaml exists.

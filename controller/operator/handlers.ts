@@ -169,7 +169,12 @@ function pingResult(r: DispatchResult): WirePingResult {
   };
 }
 
-export function hostView(h: HostRecord, gateway: AgentGateway, app?: HostAppRecord, unfinished?: ReadonlySet<string>): WireHostView {
+export function hostView(
+  h: HostRecord,
+  gateway: AgentGateway,
+  app?: HostAppRecord,
+  unfinished?: ReadonlySet<string>,
+): WireHostView {
   const rollout = app?.rolloutId ?? '';
   return {
     id: h.id,

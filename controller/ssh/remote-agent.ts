@@ -25,6 +25,7 @@ export interface RemoteReport {
   readonly mode: 'systemd' | 'supervisor';
   readonly running: boolean;
   readonly actions: readonly string[];
+  readonly notes?: readonly string[];
 }
 
 export interface ControllerApi {
@@ -59,6 +60,7 @@ export interface EnrollResult {
   readonly target: string;
   readonly changed: boolean;
   readonly actions: readonly string[];
+  readonly notes?: readonly string[];
   readonly online: boolean;
   readonly dryRun: boolean;
 }
@@ -141,7 +143,8 @@ export async function enrollOverSsh(api: ControllerApi, opts: EnrollOptions): Pr
   const base = {
     controller,
     controllerKey: info.publicKey,
-    releaseKeys: [...opts.releaseKeys],
+    // Only when given: enrolling again without --release-key keeps the keys the host pins.
+    ...(opts.releaseKeys.length === 0 ? {} : { releaseKeys: [...opts.releaseKeys] }),
     ...(opts.hostname === undefined ? {} : { hostname: opts.hostname }),
   };
   if (opts.dryRun) return dryRunEnroll(opts, where, controller, info.publicKey);
@@ -178,7 +181,7 @@ export async function enrollOverSsh(api: ControllerApi, opts: EnrollOptions): Pr
       action: 'install',
       ...(token === undefined ? {} : { token }),
     });
-    for (const a of report.actions) opts.say(a);
+    for (const a of [...report.actions, ...(report.notes ?? [])]) opts.say(a);
     const hostId = report.hostId ?? '';
     const online = await waitOnline(api, hostId, opts.waitMs);
     if (!online) {
@@ -193,6 +196,7 @@ export async function enrollOverSsh(api: ControllerApi, opts: EnrollOptions): Pr
       target: where,
       changed: report.actions.length > 0,
       actions: report.actions,
+      notes: report.notes ?? [],
       online,
       dryRun: false,
     };

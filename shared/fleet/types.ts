@@ -30,13 +30,10 @@ export interface StagingSpec {
 
 /** A number of hosts, or a percentage of the deployment's hosts. */
 export type Amount =
-  | { readonly kind: 'count'; readonly value: number }
-  | { readonly kind: 'percent'; readonly value: number };
+  { readonly kind: 'count'; readonly value: number } | { readonly kind: 'percent'; readonly value: number };
 
 export type BatchPause =
-  | { readonly kind: 'none' }
-  | { readonly kind: 'manual' }
-  | { readonly kind: 'timed'; readonly ms: number };
+  { readonly kind: 'none' } | { readonly kind: 'manual' } | { readonly kind: 'timed'; readonly ms: number };
 
 export interface BatchSpec {
   /** Hosts upgraded alone first. Default 1 (0: no canary). */

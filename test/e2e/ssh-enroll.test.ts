@@ -523,6 +523,20 @@ describeSsh('convoy hosts enroll --ssh (OpenSSH in network namespaces)', () => {
         finished: [...ids].sort(),
       });
       for (const r of finished) expect(r.output_tail).toContain('the agent runs 0.1.1');
+
+      // Enrolling again with the older bundle must not undo the update.
+      const h1 = fleet.host(1);
+      const rerun = await fleet.enroll(1, '--json');
+      expect(rerun.code).toBe(0);
+      expect(JSON.parse(rerun.stdout)).toMatchObject({
+        changed: false,
+        notes: ['kept the installed agent bundle 0.1.1, newer than this 0.1.0'],
+      });
+      expect(
+        readFileSync(path.join(h1.lib, 'convoy-agent.js')).equals(
+          readFileSync(path.join(releases, '0.1.1/convoy-agent.js')),
+        ),
+      ).toBe(true);
     } finally {
       await Promise.all(repos.map((r) => r.stop()));
     }
