@@ -19,8 +19,8 @@ import {
   uniqueNetnsPrefix,
   type Netns,
   type NetnsHost,
-} from '../fixtures/netns';
-import { generateSshKey, startSshd, type SshKey, type SshdServer } from '../fixtures/sshd';
+} from '../../scripts/fixtures/netns';
+import { generateSshKey, startSshd, type SshKey, type SshdServer } from '../../scripts/fixtures/sshd';
 import { AGENT_BIN, CONVOY_BIN, ROOT, run, tempDir, type RunResult } from '../helpers/processes';
 import { queryStore } from '../helpers/store-query';
 import { waitFor } from '../helpers/wait';

@@ -13,7 +13,7 @@ import {
   uniqueNetnsPrefix,
   type Netns,
   type NetnsHost,
-} from '../fixtures/netns';
+} from '../../scripts/fixtures/netns';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(60_000);

@@ -13,8 +13,13 @@ import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { createNetns, netnsUnavailableReason, uniqueNetnsPrefix, type Netns } from '../fixtures/netns';
-import { generateSshKey, startSshd, type SshKey, type SshdServer } from '../fixtures/sshd';
+import {
+  createNetns,
+  netnsUnavailableReason,
+  uniqueNetnsPrefix,
+  type Netns,
+} from '../../scripts/fixtures/netns';
+import { generateSshKey, startSshd, type SshKey, type SshdServer } from '../../scripts/fixtures/sshd';
 import { tempDir } from '../helpers/processes';
 
 jest.setTimeout(30_000);
