@@ -77,6 +77,18 @@ describe('convoy-agent install / supervise / uninstall', () => {
     await fleet.controller?.stop();
   });
 
+  it('refuses to start on a Node older than 20, saying which it found', () => {
+    const preload = path.join(tempDir('old-node'), 'old-node.js');
+    // The bundle's first statement reads process.versions.node: make it say 18.
+    writeFileSync(preload, "Object.defineProperty(process.versions, 'node', { value: '18.19.0' });\n");
+    const r = spawnSync(process.execPath, ['-r', preload, BUNDLE, '--version'], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(
+      /^convoy-agent: NODE_TOO_OLD: Node\.js 20 or later is required; this is 18\.19\.0 /,
+    );
+  });
+
   it('installs, enrolls and starts the agent under its supervisor, then a second run changes nothing', async () => {
     const token = fleet.createToken('--labels', 'site=lab');
     const report = installIn(root, {
