@@ -12,6 +12,10 @@
  *   - orchestration overhead per host-step of a no-op rollout to 200 simulated hosts (target
  *     <= 5 ms; ./rollout-sim)
  *
+ * and the enrollment figures (docs/benchmarks.md, "Enrollment over SSH and self-update"; ./enroll):
+ * the agent bundle's size and build time, `convoy hosts enroll --ssh` of N hosts at once and again,
+ * the bundled agents' idle memory, and their self-update in one rollout.
+ *
  * The controller is `convoy controller start` in its own process; the N agents run in a few swarm
  * processes (./agent-swarm), each agent with its own key, state directory and HTTP/2 connection;
  * the idle agent is a real `convoy-agent run` process. Everything is driven through the CLIs an
@@ -22,6 +26,8 @@
  */
 import { setUpController } from './controller-proc';
 import { benchDowntime, type DowntimeResult } from './downtime';
+import { benchEnroll, type EnrollResult } from './enroll';
+import { enrollFiguresOf, printEnrollFigures, withEnrollFigures } from './enroll-report';
 import { bareNodeRssKb, idleAgentRss } from './idle-agent';
 import { parseOptions, USAGE, type Options } from './options';
 import { runPingRounds, summarizeRounds } from './ping-rounds';
@@ -120,6 +126,7 @@ async function main(): Promise<void> {
     let figures: Figures | undefined;
     let downtime: DowntimeResult | undefined;
     let rollout: RolloutSimResult | undefined;
+    let enroll: EnrollResult | undefined;
     if (parts.includes('fanout')) figures = await inWorkspace(teardown, (ws) => bench(opts, ws));
     if (parts.includes('downtime'))
       downtime = await inWorkspace(teardown, (ws) =>
@@ -138,9 +145,14 @@ async function main(): Promise<void> {
       rollout = await inWorkspace(teardown, (ws) =>
         benchRolloutSim(ws, opts, { hosts: more.rolloutHosts, concurrency: more.rolloutConcurrency }),
       );
+    if (parts.includes('enroll'))
+      enroll = await inWorkspace(teardown, (ws) => benchEnroll(ws, { hosts: opts.enrollHosts }, teardown));
     const rolloutFigures = rolloutFiguresOf(more, downtime, rollout);
     printRolloutFigures(more, rolloutFigures);
-    process.stdout.write(JSON.stringify(joinFigures(figures, rolloutFigures)) + '\n');
+    const enrollFigures = enroll === undefined ? undefined : enrollFiguresOf(enroll);
+    if (enrollFigures !== undefined) printEnrollFigures(enrollFigures);
+    const joined = joinFigures(figures, withEnrollFigures(rolloutFigures, enrollFigures));
+    process.stdout.write(JSON.stringify(joined) + '\n');
     // Figures that miss a target still exit 0; a ping that failed makes the run itself suspect.
     if (figures !== undefined && figures.fanout_failures > 0) process.exitCode = 1;
   } catch (err) {

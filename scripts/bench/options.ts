@@ -21,12 +21,15 @@ export interface Options {
   readonly agentStateRoot: string;
   /** Extra node flags for the controller process only, for profiling (e.g. `--cpu-prof`). */
   readonly controllerNodeArgs: readonly string[];
+  /** Hosts (network namespaces, one sshd each) of the enrollment part (default 10, at most 200). */
+  readonly enrollHosts: number;
 }
 
 export const USAGE =
   'usage: node dist/scripts/bench/fanout.js [--agents 1000] [--swarms 4] [--rounds 5] [--warmup 1]\n' +
   '         [--enroll-concurrency 20] [--ping-timeout 10s] [--timeout-minutes 10]\n' +
-  '         [--swarm-nice 0] [--agent-state-root DIR] [--controller-node-args="--cpu-prof --cpu-prof-dir=DIR"]\n';
+  '         [--swarm-nice 0] [--agent-state-root DIR] [--controller-node-args="--cpu-prof --cpu-prof-dir=DIR"]\n' +
+  '         [--enroll-hosts 10]\n';
 
 /** Throws on an unknown option or a value out of range; the caller prints USAGE. */
 export function parseOptions(argv: readonly string[]): Options {
@@ -43,10 +46,14 @@ export function parseOptions(argv: readonly string[]): Options {
       'swarm-nice': { type: 'string', default: '0' },
       'agent-state-root': { type: 'string' },
       'controller-node-args': { type: 'string' },
+      'enroll-hosts': { type: 'string', default: '10' },
     },
     strict: true,
   });
   const agents = parseInteger('agents', values.agents, 1);
+  const enrollHosts = parseInteger('enroll-hosts', values['enroll-hosts'], 1);
+  // The namespaces' subnet holds 200 hosts (scripts/fixtures/netns.ts).
+  if (enrollHosts > 200) throw new Error('--enroll-hosts must be at most 200');
   return {
     agents,
     swarms: Math.min(agents, parseInteger('swarms', values.swarms, 1)),
@@ -58,6 +65,7 @@ export function parseOptions(argv: readonly string[]): Options {
     timeoutMinutes: parseInteger('timeout-minutes', values['timeout-minutes'], 1),
     agentStateRoot: values['agent-state-root'] ?? defaultAgentStateRoot(),
     controllerNodeArgs: (values['controller-node-args'] ?? '').split(/\s+/).filter((a) => a !== ''),
+    enrollHosts,
   };
 }
 

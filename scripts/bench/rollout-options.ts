@@ -3,7 +3,7 @@
  * benchmark parses the rest (./options), so that each keeps its strict parser.
  */
 
-export const PARTS = ['fanout', 'downtime', 'rollout'] as const;
+export const PARTS = ['fanout', 'downtime', 'rollout', 'enroll'] as const;
 export type Part = (typeof PARTS)[number];
 
 export interface RolloutBenchOptions {
@@ -24,7 +24,7 @@ export interface RolloutBenchOptions {
 }
 
 export const ROLLOUT_USAGE =
-  '       [--only fanout,downtime,rollout] [--downtime-hosts 2] [--payload-mb 100] [--repo-mb-per-second 10]\n' +
+  '       [--only fanout,downtime,rollout,enroll] [--downtime-hosts 2] [--payload-mb 100] [--repo-mb-per-second 10]\n' +
   '         [--apply-ms 1000] [--rollout-hosts 200] [--rollout-concurrency 50]\n';
 
 const DEFAULTS: Readonly<Record<string, string>> = {
