@@ -99,9 +99,11 @@ export async function runPhase(req: PhaseRequest, deps: RunnerDeps): Promise<Pha
     ...(req.readRuns ?? []).flatMap((id) => Object.entries(deps.journal.resultsOf(id))),
     ...Object.entries(completed),
   ]);
+  // Only this run's own completed steps are skipped; other runs' results are there to be read.
+  const done = new Set(Object.keys(completed));
   const records: StepRecord[] = [];
   for (const step of steps) {
-    const record = await runOneStep(step, req, deps, results);
+    const record = await runOneStep(step, req, deps, results, done);
     records.push(record);
     if (record.status === 'ran' && record.result?.ok !== true) {
       deps.journal.finish('failed');
@@ -117,9 +119,10 @@ async function runOneStep(
   req: PhaseRequest,
   deps: RunnerDeps,
   results: Map<string, StepResult>,
+  done: ReadonlySet<string>,
 ): Promise<StepRecord> {
   if (!hostRunsPhase(req) || !appliesTo(raw, req.roles)) return { step: raw, status: 'skipped', attempts: 0 };
-  const earlier = results.get(raw.id);
+  const earlier = done.has(raw.id) ? results.get(raw.id) : undefined;
   if (earlier?.ok === true) return { step: raw, status: 'done-before', result: earlier, attempts: 0 };
   const ready = substituted(raw, req.vars);
   if ('error' in ready) return { step: raw, status: 'ran', result: ready.error, attempts: 0 };

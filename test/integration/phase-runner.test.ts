@@ -69,6 +69,49 @@ describe('phase runner', () => {
     expect(Object.keys(journal['completed'] as object)).toEqual(['one', 'two']);
   });
 
+  it('reads the results of the runs it is told to (readRuns), but runs its own steps again', async () => {
+    const dir = tempDir('runner-read-runs');
+    const recipe = compileRecipe(recipeText(dir), 'demo.yaml');
+    const first = await runPhase(
+      { recipe, phase: 'upgrade', roles: [], vars: { target: '1.0.0' }, runId: 'r1-u' },
+      deps(dir),
+    );
+    expect(first.ok).toBe(true);
+    // Another run of the same rollout: the earlier results are readable by id, not "done before".
+    const seen: string[] = [];
+    const d = deps(dir);
+    const reading = {
+      ...d,
+      registry: new Map([
+        ...d.registry,
+        [
+          'exec',
+          {
+            ...d.registry.get('exec')!,
+            run: async (step, ctx) => {
+              seen.push(`${step.id}:${ctx.results.get('one')?.ok === true ? 'sees-one' : 'blind'}`);
+              return d.registry.get('exec')!.run(step, ctx);
+            },
+          },
+        ],
+      ]),
+    };
+    const second = await runPhase(
+      { recipe, phase: 'upgrade', roles: [], vars: { target: '1.0.0' }, runId: 'r1-v', readRuns: ['r1-u'] },
+      reading,
+    );
+    expect(second.steps.map((s) => s.status)).toEqual(['ran', 'skipped', 'ran']);
+    expect(seen).toEqual(['one:sees-one', 'two:sees-one']);
+    expect(ran(dir)).toEqual(['one', 'two-1.0.0', 'one', 'two-1.0.0']);
+    // Without readRuns, a run sees nothing of another's.
+    seen.length = 0;
+    await runPhase(
+      { recipe, phase: 'upgrade', roles: [], vars: { target: '1.0.0' }, runId: 'r2-v' },
+      reading,
+    );
+    expect(seen).toEqual(['one:blind', 'two:sees-one']);
+  });
+
   it('stops at the first failed step, after its retries', async () => {
     const dir = tempDir('runner-fail');
     const fail = `    - { id: flaky, type: exec, source: test, retries: 2, argv: ['/bin/sh', '-c', 'echo try >> ${path.join(dir, 'ran.log')}; exit 3'] }
