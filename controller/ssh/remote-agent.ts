@@ -66,6 +66,8 @@ export interface EnrollResult {
 }
 
 const TOKEN_TTL_MS = 10 * 60_000;
+/** Where the agent installs itself (agent/install/layout.ts HOST_PATHS.bundle; the .deb agrees). */
+export const INSTALLED_BUNDLE = '/usr/lib/convoy-agent/convoy-agent.js';
 
 /** POSIX single quotes: the one quoting with no special characters inside. */
 export function shellQuote(word: string): string {
@@ -122,12 +124,20 @@ async function withUploadedBundle<T>(
   const session = await SshSession.open(opts.ssh);
   const dir = `/tmp/convoy-agent-upload-${randomBytes(8).toString('hex')}`;
   const name = 'convoy-agent.js';
+  let uploaded = false;
   try {
+    // The same bytes installed already (a re-run): run those, and spare the upload.
+    const sum = await session.exec(`sha256sum -- ${shellQuote(INSTALLED_BUNDLE)}`);
+    if (sum.code === 0 && sum.stdout.split(' ')[0] === bundleSha256(opts.bundle)) {
+      opts.say(`the same agent bundle is installed at ${INSTALLED_BUNDLE}`);
+      return await fn(session, INSTALLED_BUNDLE);
+    }
     opts.say(`uploading the agent bundle (${(opts.bundle.length / 1048576).toFixed(1)} MB) to ${dir}`);
+    uploaded = true;
     const script = await session.upload(dir, name, opts.bundle);
     return await fn(session, script);
   } finally {
-    await session.removeUpload(dir, name);
+    if (uploaded) await session.removeUpload(dir, name);
     session.close();
   }
 }

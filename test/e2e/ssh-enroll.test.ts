@@ -428,6 +428,9 @@ describeSsh('convoy hosts enroll --ssh (OpenSSH in network namespaces)', () => {
     );
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`${h0.target} is already enrolled as ${ids[0]} (online); nothing changed\n`);
+    // The same bytes are installed: nothing is uploaded, the installed bundle answers.
+    expect(r.stderr).toContain('the same agent bundle is installed at /usr/lib/convoy-agent/convoy-agent.js');
+    expect(r.stderr).not.toContain('uploading');
     expect(await queryStore(fleet.stateDir, 'SELECT id FROM tokens')).toEqual(tokensBefore);
     expect(supervisorPid(h0)).toBe(pid);
     expect(statSync(path.join(h0.lib, 'convoy-agent.js'))).toMatchObject({
