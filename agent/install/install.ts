@@ -23,6 +23,7 @@ import {
 import path from 'node:path';
 import { promisify } from 'node:util';
 import semver from 'semver';
+import type { InstallReport } from '../../shared/agent-install';
 import { ConvoyError } from '../../shared/errors';
 import { formatPublicKey, parsePublicKey } from '../../shared/keys';
 import { CONVOY_VERSION } from '../../shared/version';
@@ -37,19 +38,7 @@ import { agentUnit } from './systemd-unit';
 
 const run = promisify(execFile);
 
-export interface InstallReport {
-  /** The host id this agent is enrolled as, or null when it is not (probe only). */
-  readonly hostId: string | null;
-  /** Enrolled, but with another controller or key (probe only; install refuses that). */
-  readonly otherController: boolean;
-  readonly agentVersion: string;
-  readonly mode: 'systemd' | 'supervisor';
-  readonly running: boolean;
-  /** What this run changed, in order; empty when everything was in place. */
-  readonly actions: readonly string[];
-  /** What it found and left alone on purpose (a newer bundle, say). */
-  readonly notes?: readonly string[];
-}
+export type { InstallReport };
 
 export interface InstallEnv {
   readonly layout: AgentLayout;

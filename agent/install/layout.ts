@@ -4,6 +4,7 @@
  * `dpkg --root` does) for tests that install into a directory; on a host it is `/`.
  */
 import path from 'node:path';
+import { AGENT_HOST_PATHS, AGENT_UNIT_NAME } from '../../shared/agent-install';
 
 export interface AgentLayout {
   readonly root: string;
@@ -21,17 +22,10 @@ export interface AgentLayout {
   readonly systemdRunDir: string;
 }
 
-export const UNIT_NAME = 'convoy-agent.service';
+export const UNIT_NAME = AGENT_UNIT_NAME;
 
 /** Paths as a host sees them, i.e. without the root prefix (what goes into the unit). */
-export const HOST_PATHS = {
-  bundle: '/usr/lib/convoy-agent/convoy-agent.js',
-  stateDir: '/var/lib/convoy-agent',
-  logFile: '/var/log/convoy-agent/agent.log',
-  pidFile: '/var/lib/convoy-agent/supervisor.pid',
-  unitFile: `/etc/systemd/system/${UNIT_NAME}`,
-  systemdRunDir: '/run/systemd/system',
-} as const;
+export const HOST_PATHS = AGENT_HOST_PATHS;
 
 export function agentLayout(root = '/'): AgentLayout {
   const under = (p: string): string => path.join(root, p);

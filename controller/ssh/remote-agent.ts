@@ -11,22 +11,15 @@
  * labels and the token are data in the JSON on stdin or in the controller's API, never shell.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { AGENT_HOST_PATHS, type InstallReport } from '../../shared/agent-install';
 import { ConvoyError } from '../../shared/errors';
 import type { Labels } from '../../shared/labels';
 import type { WireControllerInfo, WireCreatedToken, WireHostView } from '../../proto/wire';
 import { SshSession, type SshOptions } from './session';
 import { showTarget } from './target';
 
-/** What the remote `install` prints (agent/install/install.ts InstallReport). */
-export interface RemoteReport {
-  readonly hostId: string | null;
-  readonly otherController: boolean;
-  readonly agentVersion: string;
-  readonly mode: 'systemd' | 'supervisor';
-  readonly running: boolean;
-  readonly actions: readonly string[];
-  readonly notes?: readonly string[];
-}
+/** What the remote `install` prints (shared with agent/install). */
+export type RemoteReport = InstallReport;
 
 export interface ControllerApi {
   info(): Promise<WireControllerInfo>;
@@ -66,8 +59,8 @@ export interface EnrollResult {
 }
 
 const TOKEN_TTL_MS = 10 * 60_000;
-/** Where the agent installs itself (agent/install/layout.ts HOST_PATHS.bundle; the .deb agrees). */
-export const INSTALLED_BUNDLE = '/usr/lib/convoy-agent/convoy-agent.js';
+/** Where the agent installs itself; the .deb (scripts/package-deb.ts) puts it there too. */
+export const INSTALLED_BUNDLE = AGENT_HOST_PATHS.bundle;
 
 /** POSIX single quotes: the one quoting with no special characters inside. */
 export function shellQuote(word: string): string {

@@ -10,7 +10,6 @@
  * The hosts are ./enroll-fleet's: the controller and every CLI in the ctl namespace, each host's
  * sshd and release server in its own. This process only reads files and /proc.
  */
-import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,6 +21,7 @@ import { CONVOY, ROOT } from './paths';
 import { readRssBreakdown, runNode, sleep, type RssBreakdown } from './proc';
 import type { Teardown } from './teardown';
 import { note, type Workspace } from './workspace';
+import { childrenOf } from '../fixtures/pids';
 
 const BUILD_AGENT = path.join(ROOT, 'dist/scripts/build-agent.js');
 const AGENT_RECIPE = path.join(ROOT, 'recipes/convoy-agent.yaml');
@@ -147,15 +147,6 @@ async function enrollTwice(
   if (changed.length > 0)
     throw new Error(`the second enrollment changed something: ${JSON.stringify(changed)}`);
   return { first, rerun, ids };
-}
-
-/** The pids whose parent is `pid`. */
-function childrenOf(pid: number): number[] {
-  const r = spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' });
-  return r.stdout
-    .split('\n')
-    .map((l) => Number(l.trim()))
-    .filter((n) => n > 0);
 }
 
 /** Median of three readings 200 ms apart: one garbage collection can move a single one by MBs. */

@@ -10,6 +10,7 @@ import { agentUnit } from '../../agent/install/systemd-unit';
 import { TestFleet } from '../helpers/fleet';
 import { ROOT, tempDir } from '../helpers/processes';
 import { waitFor } from '../helpers/wait';
+import { childrenOf, isAlive } from '../../scripts/fixtures/pids';
 
 jest.setTimeout(60_000);
 
@@ -39,23 +40,6 @@ function installIn(root: string, request: object, extra: string[] = []): Report 
   return JSON.parse(r.stdout.trim()) as Report;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function childrenOf(pid: number): number[] {
-  const r = spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' });
-  return r.stdout
-    .split('\n')
-    .map((l) => Number(l.trim()))
-    .filter((n) => n > 0);
-}
-
 describe('convoy-agent install / supervise / uninstall', () => {
   const fleet = new TestFleet();
   const root = tempDir('install-root');
@@ -72,7 +56,7 @@ describe('convoy-agent install / supervise / uninstall', () => {
     if (existsSync(pidFile)) {
       const pid = Number(readFileSync(pidFile, 'utf8'));
       for (const c of childrenOf(pid)) process.kill(c, 'SIGKILL');
-      if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
+      if (isAlive(pid)) process.kill(pid, 'SIGKILL');
     }
     await fleet.controller?.stop();
   });
@@ -192,8 +176,8 @@ describe('convoy-agent install / supervise / uninstall', () => {
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout.trim()) as Report;
     expect(report.actions.join('\n')).toMatch(/stopped the supervisor/);
-    expect(pidAlive(pid)).toBe(false);
-    for (const c of children) expect(pidAlive(c)).toBe(false);
+    expect(isAlive(pid)).toBe(false);
+    for (const c of children) expect(isAlive(c)).toBe(false);
     for (const dir of ['usr/lib/convoy-agent', 'var/lib/convoy-agent', 'var/log/convoy-agent']) {
       expect(existsSync(path.join(root, dir))).toBe(false);
     }

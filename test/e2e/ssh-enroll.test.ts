@@ -8,20 +8,24 @@
  * namespace; the CLI that speaks SSH runs there too (nothing in the root namespace dials a
  * namespace address). The tests run in order: each builds on the fleet the previous one left.
  */
-import { spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { HttpRepoProcess } from '../../scripts/fixtures/http-repo-process';
+import { createNetns, netnsUnavailableReason, uniqueNetnsPrefix } from '../../scripts/fixtures/netns';
+import { childrenOf, isAlive } from '../../scripts/fixtures/pids';
 import { fleetFile, type RolloutDoc } from '../helpers/app-fleets';
+import { AGENT_BIN, CONVOY_BIN, ROOT, run } from '../helpers/processes';
 import {
-  createNetns,
-  netnsUnavailableReason,
-  uniqueNetnsPrefix,
-  type Netns,
-  type NetnsHost,
-} from '../../scripts/fixtures/netns';
-import { generateSshKey, startSshd, type SshKey, type SshdServer } from '../../scripts/fixtures/sshd';
-import { AGENT_BIN, CONVOY_BIN, ROOT, run, tempDir, type RunResult } from '../helpers/processes';
+  BUILD_AGENT,
+  filesUnder,
+  HOSTS,
+  sampleProcesses,
+  SshFleet,
+  sshdAuthLines,
+  supervisorPid,
+  type EnrollJson,
+  type HostView,
+} from '../helpers/ssh-fleet';
 import { queryStore } from '../helpers/store-query';
 import { waitFor } from '../helpers/wait';
 
@@ -31,222 +35,6 @@ const unavailable =
   netnsUnavailableReason() ?? (existsSync('/usr/sbin/sshd') ? undefined : 'no /usr/sbin/sshd');
 if (unavailable !== undefined) process.stderr.write(`ssh enrollment: skipped: ${unavailable}\n`);
 const describeSsh = unavailable === undefined ? describe : describe.skip;
-
-const BUILD_AGENT = path.join(ROOT, 'dist/scripts/build-agent.js');
-const HOSTS = 3;
-
-interface HostView {
-  id: string;
-  hostname: string;
-  online: boolean;
-  state: string;
-  agentVersion: string;
-  labels: Record<string, string>;
-  app: { deployment: string; installed: string } | null;
-}
-
-interface FakeHost {
-  readonly ns: NetnsHost;
-  readonly sshd: SshdServer;
-  readonly lib: string;
-  readonly state: string;
-  readonly log: string;
-  readonly target: string;
-}
-
-interface EnrollJson {
-  hostId: string;
-  changed: boolean;
-  actions: string[];
-  online: boolean;
-}
-
-class SshFleet {
-  readonly root = tempDir('ssh-fleet');
-  readonly stateDir = path.join(this.root, 'controller');
-  readonly hosts: FakeHost[] = [];
-  controller: ChildProcess | undefined;
-  controllerOutput = '';
-  client!: SshKey;
-  bundleA = '';
-
-  constructor(readonly netns: Netns) {}
-
-  host(i: number): FakeHost {
-    const h = this.hosts[i];
-    if (h === undefined) throw new Error(`no host ${i}`);
-    return h;
-  }
-
-  async start(): Promise<void> {
-    this.bundleA = path.join(this.root, 'a/convoy-agent.js');
-    const built = run(BUILD_AGENT, ['--out', this.bundleA, '--version', '0.1.0']);
-    if (built.code !== 0) throw new Error(`build-agent: ${built.stderr}`);
-    this.controller = this.netns.spawnIn(this.netns.ctl, process.execPath, [
-      CONVOY_BIN,
-      'controller',
-      'start',
-      '--state-dir',
-      this.stateDir,
-      '--listen',
-      `${this.netns.ctl.address}:7443`,
-      '--heartbeat-interval',
-      '500ms',
-      '--heartbeat-timeout',
-      '5s',
-    ]);
-    this.controller.stdout?.on('data', (d: Buffer) => (this.controllerOutput += d.toString()));
-    this.controller.stderr?.on('data', (d: Buffer) => (this.controllerOutput += d.toString()));
-    await waitFor(
-      'the controller listening',
-      () => /agents on \S+; key \S+/.test(this.controllerOutput),
-      20_000,
-    );
-    this.client = await generateSshKey(this.root, 'client');
-    for (let i = 0; i < HOSTS; i++) {
-      const ns = this.netns.hosts[i];
-      if (ns === undefined) throw new Error(`no namespace ${i}`);
-      const dir = path.join(this.root, `h${i}`);
-      const [lib, state, log] = ['lib', 'state', 'log'].map((d) => path.join(dir, d));
-      for (const d of [lib, state, log]) mkdirSync(d ?? '', { recursive: true });
-      const sshd = await startSshd({
-        dir: path.join(dir, 'sshd'),
-        netns: ns.name,
-        authorizedKeys: [this.client.publicKeyLine],
-        bindMounts: [
-          { source: lib ?? '', target: '/usr/lib/convoy-agent' },
-          { source: state ?? '', target: '/var/lib/convoy-agent' },
-          { source: log ?? '', target: '/var/log/convoy-agent' },
-        ],
-      });
-      this.hosts.push({
-        ns,
-        sshd,
-        lib: lib ?? '',
-        state: state ?? '',
-        log: log ?? '',
-        target: `root@${sshd.host}:${sshd.port}`,
-      });
-    }
-  }
-
-  /** `convoy ARGS` in the controller's namespace (where the hosts' addresses are reachable). */
-  async cli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
-    const r = await this.netns.execIn(
-      this.netns.ctl,
-      process.execPath,
-      [CONVOY_BIN, ...args, '--state-dir', this.stateDir],
-      {
-        timeoutMs: 120_000,
-        env: { ...process.env, ...env },
-      },
-    );
-    return r;
-  }
-
-  async cliJson<T>(...args: string[]): Promise<T> {
-    const r = await this.cli([...args, '--json']);
-    if (r.code !== 0)
-      throw new Error(`convoy ${args.join(' ')} exited ${String(r.code)}: ${r.stderr}\n${this.dump()}`);
-    return JSON.parse(r.stdout) as T;
-  }
-
-  enroll(i: number, ...extra: string[]): Promise<RunResult> {
-    const h = this.host(i);
-    return this.cli([
-      'hosts',
-      'enroll',
-      '--ssh',
-      h.target,
-      '--identity',
-      this.client.privateKeyFile,
-      '--bundle',
-      this.bundleA,
-      ...(extra.includes('--known-hosts') || extra.includes('--host-key')
-        ? []
-        : ['--host-key', h.sshd.hostKeyFingerprint]),
-      ...extra,
-    ]);
-  }
-
-  async hostViews(): Promise<HostView[]> {
-    return (await this.cliJson<{ hosts: HostView[] }>('hosts', 'list')).hosts;
-  }
-
-  dump(): string {
-    const logs = this.hosts.map((h, i) => {
-      const file = path.join(h.log, 'agent.log');
-      return `host ${i} agent.log:\n${existsSync(file) ? readFileSync(file, 'utf8').slice(-3000) : '(none)'}`;
-    });
-    return [`controller:\n${this.controllerOutput.slice(-4000)}`, ...logs].join('\n');
-  }
-
-  async stop(): Promise<void> {
-    await Promise.all(this.hosts.map((h) => h.sshd.stop()));
-    this.controller?.kill('SIGTERM');
-    await this.netns.destroy();
-  }
-}
-
-/** Every file under `dir`, recursively, with its bytes. */
-function filesUnder(dir: string): { file: string; bytes: Buffer }[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile())
-    .map((e) => {
-      const file = path.join(e.parentPath, e.name);
-      return { file, bytes: readFileSync(file) };
-    });
-}
-
-function sshdAuthLines(h: FakeHost): string[] {
-  return readFileSync(h.sshd.logFile, 'utf8')
-    .split('\n')
-    .filter((l) => /publickey|Accepted|Failed|Invalid user/.test(l));
-}
-
-function supervisorPid(h: FakeHost): number {
-  return Number(readFileSync(path.join(h.state, 'supervisor.pid'), 'utf8'));
-}
-
-function childrenOf(pid: number): number[] {
-  const r = spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' });
-  return r.stdout
-    .split('\n')
-    .map((l) => Number(l.trim()))
-    .filter((n) => n > 0);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Command lines and environments of every process, sampled until stopped: where a leaked token would show. */
-function sampleProcesses(): { stop: () => string } {
-  const seen = new Set<string>();
-  const timer = setInterval(() => {
-    for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-      for (const what of ['cmdline', 'environ']) {
-        try {
-          seen.add(readFileSync(`/proc/${pid}/${what}`, 'latin1'));
-        } catch {
-          // Gone already.
-        }
-      }
-    }
-  }, 20);
-  return {
-    stop: () => {
-      clearInterval(timer);
-      return [...seen].join('\n');
-    },
-  };
-}
 
 describeSsh('convoy hosts enroll --ssh (OpenSSH in network namespaces)', () => {
   let fleet: SshFleet;
@@ -382,7 +170,7 @@ describeSsh('convoy hosts enroll --ssh (OpenSSH in network namespaces)', () => {
         controller: `${fleet.netns.ctl.address}:7443`,
         releaseKeys: [releaseKey],
       });
-      expect(alive(supervisorPid(h))).toBe(true);
+      expect(isAlive(supervisorPid(h))).toBe(true);
     }
     // The uploads are gone.
     expect(readdirSync('/tmp').filter((f) => f.startsWith('convoy-agent-upload-'))).toEqual([]);
@@ -592,7 +380,7 @@ describeSsh('convoy hosts enroll --ssh (OpenSSH in network namespaces)', () => {
     expect(r.stdout).toBe(`decommissioned ${old} (${h0.target})\n`);
     await waitFor(
       'the old agent and supervisor to exit',
-      () => !alive(pid) && agentPids.every((p) => !alive(p)),
+      () => !isAlive(pid) && agentPids.every((p) => !isAlive(p)),
       45_000,
     );
     expect(filesUnder(h0.lib).concat(filesUnder(h0.state), filesUnder(h0.log))).toEqual([]);

@@ -15,8 +15,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { agentUnit } from '../../agent/install/systemd-unit';
 import { waitFor } from '../helpers/wait';
-import { HOST_PATHS } from '../../agent/install/layout';
-import { INSTALLED_BUNDLE } from '../../controller/ssh/remote-agent';
 
 const ROOT = path.resolve(__dirname, '../..');
 const UNITS = ['convoy-agent.service', 'convoy-controller.service'] as const;
@@ -167,9 +165,3 @@ async function controllerSyscalls(): Promise<Set<string>> {
     rmSync(dir, { recursive: true, force: true });
   }
 }
-
-describe('the installed bundle path', () => {
-  it('is the same for the controller side of SSH enrollment and the agent layout', () => {
-    expect(INSTALLED_BUNDLE).toBe(HOST_PATHS.bundle);
-  });
-});
