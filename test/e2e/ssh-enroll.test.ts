@@ -87,6 +87,19 @@ describeSsh('convoy hosts enroll --ssh (OpenSSH in network namespaces)', () => {
     expect(filesUnder(h0.lib).concat(filesUnder(h0.state))).toEqual([]);
   });
 
+  it('says so when the host has no such node, and leaves nothing behind', async () => {
+    const h0 = fleet.host(0);
+    const r = await fleet.enroll(0, '--node', '/opt/no-such/node');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /REMOTE_COMMAND_FAILED: root@10\.200\.0\.10:2222: convoy-agent install failed: .*\/opt\/no-such\/node: No such file or directory/,
+    );
+    expect(filesUnder(h0.lib).concat(filesUnder(h0.state))).toEqual([]);
+    expect(readdirSync('/tmp').filter((f) => f.startsWith('convoy-agent-upload-'))).toEqual([]);
+    // The probe failed before any token was needed.
+    expect(await queryStore(fleet.stateDir, 'SELECT id FROM tokens')).toEqual([]);
+  });
+
   it('refuses shell in the target before connecting', async () => {
     for (const target of [`root@$(touch ${pwn('target')})`, 'root@h;touch /tmp/x', '`id`@host']) {
       const r = await fleet.cli([
@@ -228,11 +241,13 @@ describeSsh('convoy hosts enroll --ssh (OpenSSH in network namespaces)', () => {
     expect(readFileSync(path.join(h0.state, 'agent.yaml')).equals(config)).toBe(true);
     expect((await fleet.hostViews()).length).toBe(HOSTS);
 
+    // --dry-run logs in nowhere.
+    const accepted = sshdAuthLines(h0).filter((l) => l.includes('Accepted')).length;
     const dry = await fleet.enroll(0, '--dry-run');
     expect(dry.code).toBe(0);
     expect(dry.stderr).toMatch(/would connect to .* accepting only host key SHA256:/);
     expect(dry.stderr).toMatch(/would upload the agent bundle/);
-    expect(sshdAuthLines(h0).filter((l) => l.includes('Accepted')).length).toBe(2);
+    expect(sshdAuthLines(h0).filter((l) => l.includes('Accepted')).length).toBe(accepted);
   });
 
   it('updates the agent from A to B like any application; each agent restarts onto B and reports it', async () => {
