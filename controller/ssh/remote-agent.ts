@@ -55,6 +55,8 @@ export interface EnrollResult {
   readonly actions: readonly string[];
   readonly notes?: readonly string[];
   readonly online: boolean;
+  /** Enrolled with an approval token (or a controller that wants approval): not online until approved. */
+  readonly pending?: boolean;
   readonly dryRun: boolean;
 }
 
@@ -186,8 +188,11 @@ export async function enrollOverSsh(api: ControllerApi, opts: EnrollOptions): Pr
     });
     for (const a of [...report.actions, ...(report.notes ?? [])]) opts.say(a);
     const hostId = report.hostId ?? '';
-    const online = await waitOnline(api, hostId, opts.waitMs);
-    if (!online) {
+    const seen = await waitOnline(api, hostId, opts.waitMs);
+    const online = seen === 'online';
+    if (seen === 'pending') {
+      opts.say(`${hostId} waits for approval: convoy hosts approve ${hostId}`);
+    } else if (!online) {
       throw new ConvoyError(
         'AGENT_START_FAILED',
         `${where}: agent ${hostId} was installed but did not come online within ${Math.round(opts.waitMs / 1000)} s; see /var/log/convoy-agent/agent.log (or journalctl -u convoy-agent) on the host`,
@@ -201,6 +206,7 @@ export async function enrollOverSsh(api: ControllerApi, opts: EnrollOptions): Pr
       actions: report.actions,
       notes: report.notes ?? [],
       online,
+      pending: seen === 'pending',
       dryRun: false,
     };
   });
@@ -230,12 +236,18 @@ function dryRunEnroll(opts: EnrollOptions, where: string, controller: string, ke
   return { hostId: '', target: where, changed: false, actions, online: false, dryRun: true };
 }
 
-async function waitOnline(api: ControllerApi, hostId: string, waitMs: number): Promise<boolean> {
+/** Until the agent is online, or pending approval (it cannot come online before), or the bound. */
+async function waitOnline(
+  api: ControllerApi,
+  hostId: string,
+  waitMs: number,
+): Promise<'online' | 'pending' | 'timeout'> {
   const deadline = Date.now() + waitMs;
   for (;;) {
     const h = await api.getHost(hostId);
-    if (h?.online === true) return true;
-    if (Date.now() >= deadline) return false;
+    if (h?.online === true) return 'online';
+    if (h?.state === 'pending') return 'pending';
+    if (Date.now() >= deadline) return 'timeout';
     await new Promise((r) => setTimeout(r, 200));
   }
 }

@@ -412,10 +412,29 @@ describeSsh('convoy hosts enroll --ssh (OpenSSH in network namespaces)', () => {
     await waitFor('the old agent refused', () => /HOST_REVOKED/.test(ghostLog), 20_000);
     ghost.kill('SIGKILL');
 
-    const again = await fleet.enroll(0, '--labels', 'role=agent', '--json');
+    // Enrolled again, this time with a token that wants approval: pending, said so, then approved.
+    const approvalToken = path.join(fleet.root, 'approval-token');
+    const made = await fleet.cli(['token', 'create', '--require-approval', '--labels', 'role=agent']);
+    writeFileSync(approvalToken, made.stdout.trim() + '\n', { mode: 0o600 });
+    const again = await fleet.enroll(0, '--token-file', approvalToken);
     if (again.code !== 0) throw new Error(`enroll exited ${String(again.code)}: ${again.stderr}`);
-    const fresh = (JSON.parse(again.stdout) as EnrollJson).hostId;
+    const m =
+      /^enrolled \S+ as (h-[0-9a-f]{16}) \(pending approval: convoy hosts approve (h-[0-9a-f]{16})\)\n$/.exec(
+        again.stdout,
+      );
+    expect(m?.[1]).toBe(m?.[2]);
+    const fresh = m?.[1] ?? '';
     expect(fresh).not.toBe(old);
+    expect((await fleet.hostViews()).find((v) => v.id === fresh)).toMatchObject({
+      state: 'pending',
+      online: false,
+    });
+    expect((await fleet.cli(['hosts', 'approve', fresh])).code).toBe(0);
+    await waitFor(
+      'the approved agent online',
+      async () => (await fleet.hostViews()).find((v) => v.id === fresh)?.online === true,
+      30_000,
+    );
     const view = (await fleet.hostViews()).find((v) => v.id === fresh);
     expect(view).toMatchObject({ online: true, state: 'active', agentVersion: '0.1.0' });
     const status = await fleet.cliJson<{ hosts: HostView[] }>('status');

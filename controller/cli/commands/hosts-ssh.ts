@@ -179,10 +179,12 @@ export function registerHostsSsh(hosts: Command): void {
           const res = await enrollOverSsh(controllerApi(client), args);
           if (flags.json === true) return printJson(res);
           if (res.dryRun) return;
+          const state =
+            res.pending === true ? `pending approval: convoy hosts approve ${res.hostId}` : 'online';
           process.stdout.write(
             res.changed
-              ? `enrolled ${res.target} as ${res.hostId} (online)\n`
-              : `${res.target} is already enrolled as ${res.hostId} (online); nothing changed\n`,
+              ? `enrolled ${res.target} as ${res.hostId} (${state})\n`
+              : `${res.target} is already enrolled as ${res.hostId} (${state}); nothing changed\n`,
           );
         },
         () => {
