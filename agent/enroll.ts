@@ -45,6 +45,15 @@ export async function enrollAgent(req: EnrollRequest): Promise<EnrollOutcome> {
     throw new ConvoyError('INVALID_ARGUMENT', '--controller: must be host:port or unix:/path', {
       field: 'controller',
     });
+  const badKey = (req.releaseKeys ?? []).find((k) => parsePublicKey(k) === null);
+  if (badKey !== undefined)
+    throw new ConvoyError(
+      'INVALID_ARGUMENT',
+      `--release-key ${JSON.stringify(badKey)}: must be an Ed25519 public key (ed25519:<base64>)`,
+      {
+        field: 'release-key',
+      },
+    );
   if (req.token.trim() === '')
     throw new ConvoyError('INVALID_ARGUMENT', 'an enrollment token is required', { field: 'token' });
   const stateDir = path.resolve(req.stateDir);

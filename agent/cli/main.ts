@@ -19,6 +19,7 @@ interface EnrollFlags {
   controllerKey: string;
   stateDir: string;
   hostname?: string;
+  releaseKey: string[];
   json?: boolean;
 }
 
@@ -41,6 +42,12 @@ export function buildProgram(): Command {
     .requiredOption('--controller-key <key>', 'the controller public key to pin (convoy controller pubkey)')
     .requiredOption('--state-dir <dir>', 'where the agent keeps its key, config and journal')
     .option('--hostname <name>', 'host name to report instead of the system one')
+    .option(
+      '--release-key <key>',
+      'a release key (ed25519:...) to trust for signed artifacts such as agent updates; repeatable',
+      (v: string, all: string[]) => [...all, v],
+      [] as string[],
+    )
     .option('--json', 'print the result as JSON')
     .action(async (flags: EnrollFlags) => {
       try {
@@ -50,7 +57,8 @@ export function buildProgram(): Command {
           '';
         // Loaded only here: enrollment needs proto-loader, which the daemon never loads.
         const { enrollAgent } = await import('../enroll');
-        const res = await enrollAgent({ ...flags, token });
+        const { releaseKey, ...rest } = flags;
+        const res = await enrollAgent({ ...rest, token, releaseKeys: releaseKey });
         if (flags.json === true) process.stdout.write(JSON.stringify(res) + '\n');
         else process.stdout.write(`enrolled as ${res.hostId} (${res.status}); config ${res.configFile}\n`);
       } catch (err) {

@@ -161,4 +161,26 @@ describe('convoy-agent CLI', () => {
     expect(r.stderr).toContain('--controller-key: must be an Ed25519 public key');
     expect(readdirSync(dir)).toEqual([]);
   });
+
+  it('refuses a release key that is not one, before contacting anyone', () => {
+    const dir = tempDir('badrelease');
+    const r = run(AGENT_BIN, [
+      'enroll',
+      '--controller',
+      '127.0.0.1:9',
+      '--token',
+      't.x',
+      '--controller-key',
+      'ed25519:' + Buffer.alloc(32, 1).toString('base64'),
+      '--release-key',
+      'ed25519:nope',
+      '--state-dir',
+      dir,
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      'INVALID_ARGUMENT: --release-key "ed25519:nope": must be an Ed25519 public key',
+    );
+    expect(readdirSync(dir)).toEqual([]);
+  });
 });
