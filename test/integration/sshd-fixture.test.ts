@@ -20,6 +20,7 @@ import {
   type Netns,
 } from '../../scripts/fixtures/netns';
 import { generateSshKey, startSshd, type SshKey, type SshdServer } from '../../scripts/fixtures/sshd';
+import { waitFor } from '../helpers/wait';
 import { tempDir } from '../helpers/processes';
 
 jest.setTimeout(30_000);
@@ -201,7 +202,18 @@ describe('sshd fixture › on loopback', () => {
     const started = await execOver(client, 'setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $!');
     client.end();
     const orphan = Number(started.stdout.trim());
-    expect(readFileSync(`/proc/${orphan}/cmdline`, 'utf8')).toContain('sleep');
+    // $! is the forked shell, which then execs setsid and sleep: under load that takes a moment.
+    await waitFor(
+      'the orphan to be sleep',
+      () => {
+        try {
+          return readFileSync(`/proc/${orphan}/cmdline`, 'utf8').includes('sleep');
+        } catch {
+          return false;
+        }
+      },
+      5_000,
+    );
 
     await server.stop();
     await server.stop();
