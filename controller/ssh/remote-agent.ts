@@ -18,9 +18,6 @@ import type { WireControllerInfo, WireCreatedToken, WireHostView } from '../../p
 import { SshSession, type SshOptions } from './session';
 import { showTarget } from './target';
 
-/** What the remote `install` prints (shared with agent/install). */
-export type RemoteReport = InstallReport;
-
 export interface ControllerApi {
   info(): Promise<WireControllerInfo>;
   getHost(id: string): Promise<WireHostView | undefined>;
@@ -62,7 +59,7 @@ export interface EnrollResult {
 
 const TOKEN_TTL_MS = 10 * 60_000;
 /** Where the agent installs itself; the .deb (scripts/package-deb.ts) puts it there too. */
-export const INSTALLED_BUNDLE = AGENT_HOST_PATHS.bundle;
+const INSTALLED_BUNDLE = AGENT_HOST_PATHS.bundle;
 
 /** POSIX single quotes: the one quoting with no special characters inside. */
 export function shellQuote(word: string): string {
@@ -94,7 +91,7 @@ async function runRemote(
   script: string,
   sub: 'install' | 'uninstall',
   request: object,
-): Promise<RemoteReport> {
+): Promise<InstallReport> {
   const res = await session.exec(remoteCommand(opts, script, sub), JSON.stringify(request));
   const last = res.stdout.trim().split('\n').pop() ?? '';
   if (res.code !== 0) {
@@ -104,7 +101,7 @@ async function runRemote(
     throw new ConvoyError('REMOTE_COMMAND_FAILED', `${session.where}: convoy-agent ${sub} failed: ${reason}`);
   }
   try {
-    return JSON.parse(last) as RemoteReport;
+    return JSON.parse(last) as InstallReport;
   } catch {
     throw new ConvoyError('REMOTE_COMMAND_FAILED', `${session.where}: convoy-agent ${sub} printed no report`);
   }
@@ -137,7 +134,7 @@ async function withUploadedBundle<T>(
   }
 }
 
-export function bundleSha256(bundle: Buffer): string {
+function bundleSha256(bundle: Buffer): string {
   return createHash('sha256').update(bundle).digest('hex');
 }
 

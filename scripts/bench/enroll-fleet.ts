@@ -7,11 +7,12 @@
  * nothing in the bench's own process dials a namespace address.
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { HttpRepoProcess } from '../fixtures/http-repo-process';
 import { createNetns, netnsUnavailableReason, uniqueNetnsPrefix, type Netns } from '../fixtures/netns';
-import { generateSshKey, startSshd, type SshKey, type SshdServer } from '../fixtures/sshd';
+import { startAgentHost } from '../fixtures/agent-host';
+import { generateSshKey, type SshKey, type SshdServer } from '../fixtures/sshd';
 import { CONVOY } from './paths';
 import { waitForOutput, type CliRun } from './proc';
 import type { Teardown } from './teardown';
@@ -118,20 +119,10 @@ async function startServers(ws: Workspace, fleet: SshFleet): Promise<void> {
   // Settled, not Promise.all: every sshd that did start is in `fleet.hosts` before a failure is thrown.
   const started = await Promise.allSettled(
     fleet.netns.hosts.map(async (ns, i) => {
-      const dir = path.join(ws.root, `h${i}`);
-      const lib = path.join(dir, 'lib');
-      const state = path.join(dir, 'state');
-      const log = path.join(dir, 'log');
-      for (const d of [lib, state, log]) mkdirSync(d, { recursive: true });
-      const sshd = await startSshd({
-        dir: path.join(dir, 'sshd'),
+      const { sshd, state, log } = await startAgentHost({
+        dir: path.join(ws.root, `h${i}`),
         netns: ns.name,
         authorizedKeys: [fleet.client.publicKeyLine],
-        bindMounts: [
-          { source: lib, target: '/usr/lib/convoy-agent' },
-          { source: state, target: '/var/lib/convoy-agent' },
-          { source: log, target: '/var/log/convoy-agent' },
-        ],
       });
       fleet.hosts[i] = { sshd, state, log };
     }),

@@ -4,10 +4,11 @@
  * controller in the ctl namespace and the CLI run there too; plus what the tests read back.
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Netns, NetnsHost } from '../../scripts/fixtures/netns';
-import { generateSshKey, startSshd, type SshKey, type SshdServer } from '../../scripts/fixtures/sshd';
+import { startAgentHost } from '../../scripts/fixtures/agent-host';
+import { generateSshKey, type SshKey, type SshdServer } from '../../scripts/fixtures/sshd';
 import { CONVOY_BIN, ROOT, run, tempDir, type RunResult } from './processes';
 import { waitFor } from './wait';
 
@@ -85,27 +86,12 @@ export class SshFleet {
     for (let i = 0; i < HOSTS; i++) {
       const ns = this.netns.hosts[i];
       if (ns === undefined) throw new Error(`no namespace ${i}`);
-      const dir = path.join(this.root, `h${i}`);
-      const [lib, state, log] = ['lib', 'state', 'log'].map((d) => path.join(dir, d));
-      for (const d of [lib, state, log]) mkdirSync(d ?? '', { recursive: true });
-      const sshd = await startSshd({
-        dir: path.join(dir, 'sshd'),
+      const host = await startAgentHost({
+        dir: path.join(this.root, `h${i}`),
         netns: ns.name,
         authorizedKeys: [this.client.publicKeyLine],
-        bindMounts: [
-          { source: lib ?? '', target: '/usr/lib/convoy-agent' },
-          { source: state ?? '', target: '/var/lib/convoy-agent' },
-          { source: log ?? '', target: '/var/log/convoy-agent' },
-        ],
       });
-      this.hosts.push({
-        ns,
-        sshd,
-        lib: lib ?? '',
-        state: state ?? '',
-        log: log ?? '',
-        target: `root@${sshd.host}:${sshd.port}`,
-      });
+      this.hosts.push({ ns, ...host, target: `root@${host.sshd.host}:${host.sshd.port}` });
     }
   }
 

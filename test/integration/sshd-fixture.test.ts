@@ -8,11 +8,10 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { type EventEmitter } from 'node:events';
-import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { Client } from 'ssh2';
 import {
   createNetns,
   netnsUnavailableReason,
@@ -26,28 +25,7 @@ import { tempDir } from '../helpers/processes';
 jest.setTimeout(30_000);
 const run = promisify(execFile);
 
-// ssh2 ships no type declarations (and @types/ssh2 is not installed): type the little we use.
-interface ExecStream extends EventEmitter {
-  readonly stderr: EventEmitter;
-}
-interface Sftp {
-  writeFile(remotePath: string, data: string, cb: (err: Error | null | undefined) => void): void;
-  end(): void;
-}
-interface Ssh2Client extends EventEmitter {
-  connect(cfg: {
-    host: string;
-    port: number;
-    username: string;
-    privateKey: Buffer;
-    hostVerifier: (key: Buffer) => boolean;
-    readyTimeout: number;
-  }): this;
-  exec(command: string, cb: (err: Error | undefined, stream: ExecStream) => void): boolean;
-  sftp(cb: (err: Error | undefined, sftp: Sftp) => void): boolean;
-  end(): this;
-}
-const { Client } = createRequire(__filename)('ssh2') as { Client: new () => Ssh2Client };
+type Ssh2Client = Client;
 
 /** Computed here, not by the fixture, so that a wrong fixture fingerprint fails the test. */
 function fingerprintOf(keyBlob: Buffer): string {
@@ -65,7 +43,7 @@ function connect(server: SshdServer, key: SshKey, expectedFingerprint: string): 
       port: server.port,
       username: 'root',
       privateKey: readFileSync(key.privateKeyFile),
-      hostVerifier: (hostKey) => fingerprintOf(hostKey) === expectedFingerprint,
+      hostVerifier: (hostKey: Buffer) => fingerprintOf(hostKey) === expectedFingerprint,
       readyTimeout: 10_000,
     });
   });
@@ -185,7 +163,7 @@ describe('sshd fixture › on loopback', () => {
       port: server.port,
       username: 'root',
       privateKey: readFileSync(clientKey.privateKeyFile),
-      hostVerifier: (hostKey) => {
+      hostVerifier: (hostKey: Buffer) => {
         presented.push(fingerprintOf(hostKey));
         return fingerprintOf(hostKey) === clientKey.fingerprint;
       },
