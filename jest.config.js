@@ -1,5 +1,6 @@
 // Three layers (style.md §21): unit tests are pure and fast; integration tests use real gRPC on
 // loopback and real SQLite files; e2e tests spawn controller and agent processes from dist/.
+// Two more suites prove the promises under attack and faults: fuzz and chaos.
 const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json' }];
 const common = {
   testEnvironment: 'node',
@@ -28,6 +29,19 @@ module.exports = {
       ...common,
       displayName: 'e2e',
       testMatch: ['<rootDir>/test/e2e/**/*.test.ts'],
+    },
+    // Property-based fuzzing and hostile input to every decoder, loader and RPC (issue 6).
+    {
+      ...common,
+      displayName: 'fuzz',
+      testMatch: ['<rootDir>/test/fuzz/**/*.test.ts'],
+    },
+    // Fault injection: kill -9 sweeps, partitions, full disks, clock skew, reconnect storms. Slow,
+    // so `npm run test:chaos` runs it alone; `npm test` (and CI) runs it after the rest.
+    {
+      ...common,
+      displayName: 'chaos',
+      testMatch: ['<rootDir>/test/chaos/**/*.test.ts'],
     },
   ],
 };
