@@ -8,6 +8,7 @@ import type * as YamlModule from 'yaml';
 import { ConvoyError } from '../shared/errors';
 import { parsePublicKey } from '../shared/keys';
 import { isLogLevel, type LogLevel } from '../shared/logger';
+import { yamlNestingProblem } from '../shared/recipe/yaml-source';
 
 export const CONFIG_FILE = 'agent.yaml';
 export const KEY_FILE = 'agent.key';
@@ -187,8 +188,10 @@ function parseConfigText(text: string, file: string): unknown {
   }
   // Required lazily, for the reason above.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { parseDocument } = require('yaml') as typeof YamlModule;
-  const doc = parseDocument(text, { uniqueKeys: true });
+  const Y = require('yaml') as typeof YamlModule;
+  const tooDeep = yamlNestingProblem(Y, text);
+  if (tooDeep !== null) throw new ConvoyError('CONFIG_INVALID', `${file}: ${tooDeep}`, { file });
+  const doc = Y.parseDocument(text, { uniqueKeys: true });
   if (doc.errors.length > 0) {
     const first = doc.errors[0];
     throw new ConvoyError(

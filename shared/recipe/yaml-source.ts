@@ -15,6 +15,17 @@ export interface YamlSource {
 /** Recipes are a few kilobytes; anything near this is not a recipe. */
 export const MAX_RECIPE_BYTES = 1024 * 1024;
 
+/**
+ * Nesting deeper than this is refused before the YAML library builds the document: its composer
+ * recurses once per level and relies on catching the stack overflow, and past a few hundred levels
+ * V8 may instead abort the whole process ("RegExpCompiler Allocation failed") while it compiles a
+ * regular expression near the stack limit. Real files nest fewer than 20 levels.
+ */
+export const MAX_YAML_DEPTH = 100;
+
+/** YAML syntax errors reported one by one; past this, one more problem gives their count. */
+const MAX_SYNTAX_PROBLEMS = 20;
+
 type Node = YamlModule.Node | YamlModule.Pair | YamlModule.Document;
 
 export function readRecipeYaml(text: string): YamlSource {
@@ -25,6 +36,8 @@ export function readRecipeYaml(text: string): YamlSource {
   // handed already-parsed data (compileRecipeData) should not pay for it.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const Y = require('yaml') as typeof YamlModule;
+  const tooDeep = yamlNestingProblem(Y, text);
+  if (tooDeep !== null) return { data: undefined, problems: [{ path: '', message: tooDeep }] };
   const lines = new Y.LineCounter();
   const doc = Y.parseDocument(text, { uniqueKeys: true, lineCounter: lines });
   const problems: Problem[] = [];
@@ -37,6 +50,11 @@ export function readRecipeYaml(text: string): YamlSource {
     if (err.code === 'DUPLICATE_KEY') continue;
     const first = err.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? '';
     problems.push({ path: '', message: `not valid YAML: ${where(err.pos[0])}: ${first}` });
+  }
+  if (problems.length > MAX_SYNTAX_PROBLEMS) {
+    const more = problems.length - MAX_SYNTAX_PROBLEMS;
+    problems.length = MAX_SYNTAX_PROBLEMS;
+    problems.push({ path: '', message: `not valid YAML: ${more} more errors` });
   }
   if (problems.length > 0) return { data: undefined, problems };
 
@@ -67,6 +85,39 @@ export function readRecipeYaml(text: string): YamlSource {
   });
   if (aliases > 0) return { data: undefined, problems };
   return { data: doc.toJS({ maxAliasCount: 0 }) as unknown, problems };
+}
+
+/**
+ * Says where YAML text nests deeper than MAX_YAML_DEPTH, or null. Reads lexemes only (the lexer
+ * does not recurse) and stops at the first excess. The depth it counts is an upper bound: flow
+ * brackets open, plus the indentation and the block indicators (`-`, `?`, `:`) of the line.
+ */
+export function yamlNestingProblem(Y: typeof YamlModule, text: string): string | null {
+  let flow = 0;
+  let block = 0;
+  let line = 1;
+  let lineStart = true;
+  for (const lexeme of new Y.Lexer().lex(text)) {
+    const type = Y.CST.tokenType(lexeme);
+    if (type === 'newline') {
+      line += 1;
+      block = 0;
+      lineStart = true;
+      continue;
+    }
+    if (type === null) line += lexeme.split('\n').length - 1; // multi-line scalars
+    if (type === 'space' && lineStart) block += lexeme.length;
+    else if (type === 'flow-map-start' || type === 'flow-seq-start') flow += 1;
+    else if (type === 'flow-map-end' || type === 'flow-seq-end') flow = Math.max(0, flow - 1);
+    else if (
+      flow === 0 &&
+      (type === 'seq-item-ind' || type === 'explicit-key-ind' || type === 'map-value-ind')
+    )
+      block += 1;
+    if (type !== 'space' && type !== 'doc-mode' && type !== 'byte-order-mark') lineStart = false;
+    if (flow + block > MAX_YAML_DEPTH) return `nested deeper than ${MAX_YAML_DEPTH} levels (at line ${line})`;
+  }
+  return null;
 }
 
 /** The data path (`phases.check[1]`) of the last node of a chain of YAML ancestors. */
