@@ -29,6 +29,20 @@ export interface ConvoyRun {
   readonly wallMs: number;
   /** staged only: the rollout's own span, createdAt to finishedAt (the rest is CLI and polling). */
   readonly rolloutMs?: number;
+  /** noop only: the slowest agent's round trip as the controller measured it. */
+  readonly maxRttMs?: number;
+}
+
+/** `convoy --version` from spawn to exit, median of 3: the CLI's start-up, paid by every command. */
+export async function convoyStartupMs(fleet: AnsibleFleet): Promise<number> {
+  const runs: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const started = process.hrtime.bigint();
+    const r = await fleet.ssh.netns.execIn(fleet.ssh.netns.ctl, process.execPath, [CONVOY, '--version']);
+    if (r.code !== 0) throw new Error(`convoy --version exited ${r.code}`);
+    runs.push(Number(process.hrtime.bigint() - started) / 1e6);
+  }
+  return [...runs].sort((a, b) => a - b)[1] ?? NaN;
 }
 
 export async function prepareConvoy(dir: string, fleet: AnsibleFleet): Promise<ConvoySetup> {
@@ -75,7 +89,13 @@ export function convoyCommand(setup: ConvoySetup, workload: Workload, stateDir: 
 interface FanOut {
   readonly ok: number;
   readonly total: number;
-  readonly results: readonly { hostname?: string; ok?: boolean; outcome?: string; error?: unknown }[];
+  readonly results: readonly {
+    hostname?: string;
+    ok?: boolean;
+    outcome?: string;
+    rttMs?: number;
+    error?: unknown;
+  }[];
 }
 
 interface RolloutDoc {
@@ -113,5 +133,6 @@ export async function runConvoy(
     const bad = out.results.filter((x) => x.ok !== true && x.outcome !== 'ok').slice(0, 3);
     throw new Error(`${what} exited ${r.code}: ${out.ok}/${out.total} ok of ${n}: ${JSON.stringify(bad)}`);
   }
-  return { wallMs: r.wallMs };
+  const rtts = out.results.map((x) => x.rttMs).filter((x): x is number => typeof x === 'number');
+  return { wallMs: r.wallMs, ...(rtts.length > 0 ? { maxRttMs: Math.max(...rtts) } : {}) };
 }

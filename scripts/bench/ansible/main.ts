@@ -11,7 +11,7 @@ import { enrollUnavailableReason } from '../enroll-fleet';
 import { Teardown, tearDownOnTimeoutOrSignal } from '../teardown';
 import { note, Workspace } from '../workspace';
 import { ANSIBLE_PLAYBOOK, prepareAnsible, runAnsible, type AnsibleSetup } from './ansible-side';
-import { prepareConvoy, runConvoy, type ConvoySetup } from './convoy-side';
+import { convoyStartupMs, prepareConvoy, runConvoy, type ConvoySetup } from './convoy-side';
 import { startAnsibleFleet, type AnsibleFleet } from './hosts';
 import { parseAnsibleOptions, USAGE, type AnsibleBenchOptions, type Workload } from './options';
 import { buildRepository, resetRoot, verifyRoots } from './packages';
@@ -30,6 +30,7 @@ interface Sides {
   readonly fleet: AnsibleFleet;
   readonly ansible: AnsibleSetup;
   readonly convoy: ConvoySetup;
+  readonly startupMs: number;
 }
 
 /** Every staged run starts from FROM with empty caches and must end at TO in every root. */
@@ -47,7 +48,15 @@ async function measureWorkload(
   workload: Workload,
 ): Promise<Samples> {
   const size = sides.fleet.hosts.length;
-  const samples: Samples = { size, workload, convoyMs: [], convoyRolloutMs: [], ansibleMs: {} };
+  const samples: Samples = {
+    size,
+    workload,
+    convoyMs: [],
+    convoyRolloutMs: [],
+    convoyMaxRttMs: [],
+    convoyStartupMs: sides.startupMs,
+    ansibleMs: {},
+  };
   const wrap = (what: string, run: () => Promise<void>): Promise<void> =>
     workload === 'staged' ? timedStaged(sides, run, what) : run();
   for (let i = 1; i <= opts.runs; i++) {
@@ -55,6 +64,7 @@ async function measureWorkload(
       const r = await runConvoy(sides.fleet, sides.convoy, workload);
       samples.convoyMs.push(r.wallMs);
       if (r.rolloutMs !== undefined) samples.convoyRolloutMs.push(r.rolloutMs);
+      if (r.maxRttMs !== undefined) samples.convoyMaxRttMs.push(r.maxRttMs);
       note(`N=${size} ${workload} run ${i}: convoy ${(r.wallMs / 1000).toFixed(3)} s`);
     });
     for (const config of opts.ansible) {
@@ -82,6 +92,7 @@ async function measureSize(
       fleet,
       ansible: prepareAnsible(path.join(ws.root, 'ansible'), fleet),
       convoy: await prepareConvoy(ws.root, fleet),
+      startupMs: await convoyStartupMs(fleet),
     };
     const rows: Row[] = [];
     for (const workload of opts.workloads) rows.push(rowOf(await measureWorkload(sides, opts, workload)));

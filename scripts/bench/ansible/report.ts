@@ -14,6 +14,10 @@ export interface Samples {
   readonly convoyMs: number[];
   /** staged only: each rollout's createdAt..finishedAt. */
   readonly convoyRolloutMs: number[];
+  /** noop only: the slowest agent's round trip of each run. */
+  readonly convoyMaxRttMs: number[];
+  /** `convoy --version` spawn to exit on this fleet (CLI start-up), median of 3. */
+  readonly convoyStartupMs: number;
   readonly ansibleMs: Partial<Record<AnsibleConfig, number[]>>;
 }
 
@@ -22,6 +26,8 @@ export interface Row {
   readonly workload: Workload;
   readonly convoy_s: number;
   readonly convoy_rollout_s?: number;
+  readonly convoy_cli_startup_s: number;
+  readonly convoy_ping_max_rtt_ms?: number;
   readonly ansible_default_s?: number;
   readonly ansible_tuned_s?: number;
   readonly ratio_default?: number;
@@ -57,6 +63,8 @@ export function rowOf(s: Samples): Row {
     workload: s.workload,
     convoy_s: r3(convoy / 1000),
     ...(s.convoyRolloutMs.length > 0 ? { convoy_rollout_s: r3(median(s.convoyRolloutMs) / 1000) } : {}),
+    convoy_cli_startup_s: r3(s.convoyStartupMs / 1000),
+    ...(s.convoyMaxRttMs.length > 0 ? { convoy_ping_max_rtt_ms: r1(median(s.convoyMaxRttMs)) } : {}),
     ...side('default'),
     ...side('tuned'),
     convoy_ms_per_host_task: r3(convoy / hostTasks),
