@@ -1,16 +1,25 @@
-/** `convoy phase run`: one phase of a recipe on one host, through its agent, every step reported. */
+/**
+ * `convoy phase run`: one phase of a recipe on one host (`--host`) or on every matching host
+ * (`--select`), through the agents, every step reported. The fan-out is many concurrent RunPhase
+ * calls over the one operator channel: each host's run is recorded and signed exactly as a
+ * single-host run is, so nothing about a run depends on how many ran beside it.
+ */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { formatDuration, parseDuration } from '../../../shared/duration';
 import { ConvoyError } from '../../../shared/errors';
 import { PHASES } from '../../../shared/recipe/types';
-import type { WirePhaseReport, WireStepReport } from '../../../proto/wire';
-import { withClient, withConnectionOptions, type CommonFlags } from '../common';
+import { formatLabels, type Labels } from '../../../shared/labels';
+import type { WireHostView, WirePhaseReport, WireStepReport } from '../../../proto/wire';
+import type { OperatorClient } from '../client';
+import { parseLabelsFlag, withClient, withConnectionOptions, type CommonFlags } from '../common';
 import { EXIT_FAILURE, printJson } from '../output';
 import { resolveRecipe } from './recipe';
 
 interface PhaseFlags extends CommonFlags {
-  host: string;
+  host?: string;
+  select?: string;
+  parallel: string;
   recipe: string;
   phase: string;
   target?: string;
@@ -25,8 +34,10 @@ const collect = (value: string, previous: string[]): string[] => [...previous, v
 export function registerPhase(program: Command): void {
   const phase = program.command('phase').description('run recipe phases on hosts');
   withConnectionOptions(phase.command('run'))
-    .description('run one phase of a recipe on one host and print every step and its result')
-    .requiredOption('--host <id>', 'the host (convoy hosts list)')
+    .description('run one phase of a recipe on one host, or on every matching host, and print every step')
+    .option('--host <id>', 'the host (convoy hosts list)')
+    .option('--select <labels>', 'every active host with these labels, k=v,... ("" for all)')
+    .option('--parallel <n>', 'with --select: how many hosts run at once', '256')
     .requiredOption('--recipe <name|file>', 'a built-in recipe name or a recipe file')
     .requiredOption('--phase <name>', `one of ${PHASES.join(', ')}`)
     .option('--target <version>', 'the version {{target}} stands for')
@@ -38,6 +49,10 @@ export function registerPhase(program: Command): void {
       withClient(
         flags,
         async (client, request) => {
+          if (request.selector !== undefined) {
+            await runOnSelected(client, request, request.selector, request.parallel, flags.json === true);
+            return;
+          }
           const report = await client.call<WirePhaseReport>(
             'RunPhase',
             request,
@@ -52,7 +67,27 @@ export function registerPhase(program: Command): void {
     );
 }
 
-function phaseRequest(flags: PhaseFlags): Record<string, unknown> & { timeoutMs: number } {
+type PhaseRequest = Record<string, unknown> & {
+  timeoutMs: number;
+  selector?: Labels;
+  parallel: number;
+};
+
+function phaseRequest(flags: PhaseFlags): PhaseRequest {
+  if ((flags.host === undefined) === (flags.select === undefined)) {
+    throw new ConvoyError('INVALID_ARGUMENT', 'give exactly one of --host ID or --select LABELS');
+  }
+  if (flags.select !== undefined && flags.run !== undefined) {
+    throw new ConvoyError('INVALID_ARGUMENT', "--run continues one host's run: use it with --host");
+  }
+  const parallel = Number(flags.parallel);
+  if (!Number.isInteger(parallel) || parallel < 1 || parallel > 4096) {
+    throw new ConvoyError(
+      'INVALID_ARGUMENT',
+      `--parallel ${JSON.stringify(flags.parallel)}: a whole number 1..4096`,
+    );
+  }
+  const selector = flags.select === undefined ? undefined : parseLabelsFlag('--select', flags.select);
   if (!(PHASES as readonly string[]).includes(flags.phase)) {
     throw new ConvoyError(
       'INVALID_ARGUMENT',
@@ -77,7 +112,9 @@ function phaseRequest(flags: PhaseFlags): Record<string, unknown> & { timeoutMs:
   if (timeoutMs === null)
     throw new ConvoyError('INVALID_ARGUMENT', `--timeout ${JSON.stringify(flags.timeout)}: not a duration`);
   return {
-    hostId: flags.host,
+    ...(selector === undefined ? {} : { selector }),
+    parallel,
+    hostId: flags.host ?? '',
     recipeYaml,
     recipeLabel: file,
     phase: flags.phase,
@@ -87,6 +124,78 @@ function phaseRequest(flags: PhaseFlags): Record<string, unknown> & { timeoutMs:
     timeoutMs,
     runId: flags.run ?? '',
   };
+}
+
+/** One host's outcome of a fanned-out phase: its report, or why the controller gave none. */
+interface HostPhaseResult {
+  hostId: string;
+  hostname: string;
+  ok: boolean;
+  report: WirePhaseReport | null;
+  error?: { code: string; message: string };
+}
+
+async function runOnSelected(
+  client: OperatorClient,
+  request: PhaseRequest,
+  selector: Labels,
+  parallel: number,
+  json: boolean,
+): Promise<void> {
+  const { hosts } = await client.call<{ hosts: WireHostView[] }>('ListHosts', { selector });
+  const targets = hosts.filter((h) => h.state === 'active');
+  if (targets.length === 0) {
+    throw new ConvoyError(
+      'HOST_UNKNOWN',
+      `--select ${JSON.stringify(formatLabels(selector))}: no active host matches`,
+    );
+  }
+  const { selector: _omit, parallel: _p, ...base } = request;
+  const results = await mapLimit(targets, parallel, async (h): Promise<HostPhaseResult> => {
+    let result: HostPhaseResult;
+    try {
+      const report = await client.call<WirePhaseReport>(
+        'RunPhase',
+        { ...base, hostId: h.id },
+        request.timeoutMs || 24 * 3_600_000,
+      );
+      result = { hostId: h.id, hostname: h.hostname, ok: report.ok, report };
+    } catch (err) {
+      const code = err instanceof ConvoyError ? err.code : 'INTERNAL';
+      const message = err instanceof Error ? err.message : String(err);
+      result = { hostId: h.id, hostname: h.hostname, ok: false, report: null, error: { code, message } };
+    }
+    if (!json) process.stdout.write(hostLine(result) + '\n');
+    return result;
+  });
+  const ok = results.filter((r) => r.ok).length;
+  if (json) printJson({ results, ok, total: results.length });
+  else process.stdout.write(`${ok}/${results.length} hosts ok\n`);
+  if (ok < results.length) process.exitCode = EXIT_FAILURE;
+}
+
+function hostLine(r: HostPhaseResult): string {
+  const name = `${r.hostname} (${r.hostId})`;
+  if (r.report === null) return `✗ ${name}: ${r.error?.code ?? 'INTERNAL'}: ${r.error?.message ?? ''}`;
+  if (r.ok) return `✓ ${name}: ${r.report.steps.filter((s) => s.status === 'ran').length} steps`;
+  const failed = r.report.steps.find((s) => s.status === 'ran' && !s.ok);
+  return failed === undefined
+    ? `✗ ${name}: failed`
+    : `✗ ${name}: ${failed.stepId}: ${failed.errorCode}: ${failed.errorMessage}`;
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight, results in the input's order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }
 
 function printReport(r: WirePhaseReport): void {
