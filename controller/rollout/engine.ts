@@ -558,6 +558,8 @@ export class RolloutEngine {
       if (then !== undefined && thenPhase !== undefined)
         await this.insertRun(tx, r, h.hostId, thenPhase, runIdFor(r.id, then), thenRunId);
     });
+    // A host that rests after this answer (staged, upgraded, rolled-back...) is a transition too.
+    if (then === undefined || thenPhase === undefined) this.deps.failpoint(`host.${next.state}`);
     if (then !== undefined && thenPhase !== undefined) {
       this.deps.failpoint(`host.${then}`);
       await this.sendHostPhase(r, {
@@ -772,6 +774,8 @@ export class RolloutEngine {
       },
       actor,
     );
+    // The operator's transition is durable before the engine acts on it or the caller hears back.
+    if (patch.state !== undefined) this.deps.failpoint(`rollout.${patch.state}`);
     this.poke();
     return getRollout(this.deps.store.db, id);
   }

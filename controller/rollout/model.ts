@@ -19,34 +19,42 @@ import type { BatchSpec, StagingSpec, WindowSpec } from '../../shared/fleet/type
 
 export const FINISHED_ROLLOUT_STATES = ['succeeded', 'aborted', 'rolled-back', 'failed'] as const;
 
-export type RolloutState =
-  | 'scheduled'
-  | 'staging'
-  | 'staged'
-  | 'upgrading'
-  | 'finalizing'
-  | 'verifying'
-  | 'held'
-  | 'halted'
-  | 'rolling-back'
-  | 'aborting'
-  | (typeof FINISHED_ROLLOUT_STATES)[number];
+/** Every state a rollout can be in (the diagram above); the type derives from it. */
+export const ROLLOUT_STATES = [
+  'scheduled',
+  'staging',
+  'staged',
+  'upgrading',
+  'finalizing',
+  'verifying',
+  'held',
+  'halted',
+  'rolling-back',
+  'aborting',
+  ...FINISHED_ROLLOUT_STATES,
+] as const;
 
-export type HostState =
-  | 'pending'
-  | 'current'
-  | 'staging'
-  | 'staged'
-  | 'stage-failed'
-  | 'upgrading'
-  | 'verifying'
-  | 'upgraded'
-  | 'final-verifying'
-  | 'verified'
-  | 'verify-failed'
-  | 'rolling-back'
-  | 'rolled-back'
-  | 'rollback-failed';
+export type RolloutState = (typeof ROLLOUT_STATES)[number];
+
+/** Every state a host can be in inside a rollout; the type derives from it. */
+export const HOST_STATES = [
+  'pending',
+  'current',
+  'staging',
+  'staged',
+  'stage-failed',
+  'upgrading',
+  'verifying',
+  'upgraded',
+  'final-verifying',
+  'verified',
+  'verify-failed',
+  'rolling-back',
+  'rolled-back',
+  'rollback-failed',
+] as const;
+
+export type HostState = (typeof HOST_STATES)[number];
 
 /** The phase a host state has in flight (written before the command is sent). */
 export const PHASE_OF_STATE: Partial<Record<HostState, 'download' | 'upgrade' | 'verify' | 'rollback'>> = {
