@@ -22,6 +22,7 @@ import { SchedulerClock } from './rollout/clock';
 import { RolloutEngine } from './rollout/engine';
 import { failpointsFromEnv } from './rollout/failpoint';
 import { rolloutHandlers } from './operator/rollout-handlers';
+import { OPERATOR_SOCKET } from './operator-socket';
 
 export interface ControllerOptions {
   readonly stateDir: string;
@@ -43,7 +44,7 @@ export interface ControllerOptions {
   readonly clockWarp?: boolean;
 }
 
-export const OPERATOR_SOCKET = 'convoy.sock';
+export { OPERATOR_SOCKET };
 export const STORE_FILE = 'convoy.db';
 
 /** grpc-js server settings from security.md: bounded messages, keepalive on idle streams. */

@@ -7,7 +7,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { ConvoyError, isErrorCode } from '../../shared/errors';
 import { loadConvoyProtos } from '../../proto/load';
-import { OPERATOR_SOCKET } from '../controller';
+import { OPERATOR_SOCKET } from '../operator-socket';
 import { OPERATOR_TOKEN_FILE } from '../operator/bearer';
 
 export interface ConnectionFlags {

@@ -6,7 +6,9 @@ import { parseDuration } from '../../../shared/duration';
 import { ConvoyError } from '../../../shared/errors';
 import { createLogger, isLogLevel } from '../../../shared/logger';
 import type { WireControllerInfo } from '../../../proto/wire';
-import { Controller, type ControllerOptions } from '../../controller';
+// Type only: the controller itself (SQLite, the rollout engine, cron) loads when `start` runs,
+// so the operator commands that only talk to it start faster.
+import type { ControllerOptions } from '../../controller';
 import { DEFAULT_GATEWAY_OPTIONS } from '../../gateway/gateway';
 import { readSigningKey, signingKeyPath } from '../../signing-key';
 import { withClient, withConnectionOptions, type CommonFlags } from '../common';
@@ -124,6 +126,7 @@ async function startController(options: ControllerOptions, level: string): Promi
     { sink: (line) => process.stderr.write(line), level: isLogLevel(level) ? level : 'info' },
     { component: 'controller' },
   );
+  const { Controller } = await import('../../controller');
   const controller = await Controller.start(options, log);
   process.stdout.write(
     `controller listening for agents on ${controller.agentAddress}; key ${controller.key.publicText}\n`,

@@ -12,12 +12,9 @@ import { parsePublicKey } from '../../../shared/keys';
 import type { Labels } from '../../../shared/labels';
 import type { WireControllerInfo, WireCreatedToken, WireHostView } from '../../../proto/wire';
 import { loadKnownHosts, parseFingerprintFlag, type HostKeyPin } from '../../ssh/host-key';
-import {
-  decommissionOverSsh,
-  enrollOverSsh,
-  type ControllerApi,
-  type RemoteAgentOptions,
-} from '../../ssh/remote-agent';
+// Types only: ssh2 (about 75 ms of CPU to load) is imported by the two actions that use it, so
+// every other command of the CLI starts without it.
+import type { ControllerApi, RemoteAgentOptions } from '../../ssh/remote-agent';
 import { parseSshTarget, type SshTarget } from '../../ssh/target';
 import type { OperatorClient } from '../client';
 import { parseLabelsFlag, withClient, withConnectionOptions, type CommonFlags } from '../common';
@@ -176,6 +173,7 @@ export function registerHostsSsh(hosts: Command): void {
       withClient(
         flags,
         async (client, args) => {
+          const { enrollOverSsh } = await import('../../ssh/remote-agent');
           const res = await enrollOverSsh(controllerApi(client), args);
           if (flags.json === true) return printJson(res);
           if (res.dryRun) return;
@@ -231,6 +229,7 @@ export function registerHostsSsh(hosts: Command): void {
       withClient(
         flags,
         async (client, opts) => {
+          const { decommissionOverSsh } = await import('../../ssh/remote-agent');
           const res = await decommissionOverSsh(controllerApi(client), id, opts);
           if (flags.json === true) return printJson(res);
           process.stdout.write(
