@@ -69,6 +69,8 @@ export class Agent {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private lastAckMs = 0;
+  /** Controller clock minus ours, as the last handshake showed it (see `reply`). */
+  private controllerOffsetMs = 0;
   private work: Promise<void> = Promise.resolve();
   private onlineWaiters: (() => void)[] = [];
 
@@ -144,6 +146,8 @@ export class Agent {
         const skew = msg.challenge.controllerTimeMs - this.now();
         if (Math.abs(skew) > this.config.clockSkewMs)
           this.deps.log.warn('clock differs from the controller', { skewMs: skew });
+        // 0 is what a challenge without the field decodes to: no clock to follow then.
+        this.controllerOffsetMs = msg.challenge.controllerTimeMs > 0 ? skew : 0;
         stream.write({
           challengeResponse: {
             signature: signChallenge(msg.challenge.nonce, this.config.hostId, this.key.secretKey),
@@ -255,7 +259,10 @@ export class Agent {
     body: Record<string, unknown>,
     idempotencyKey: string,
   ): void {
-    const issuedAtMs = this.now();
+    // Stamped on the controller's clock: the controller checks these times against its own, and a
+    // refusal caused by our clock (CLOCK_SKEW, ENVELOPE_EXPIRED) must still reach the operator
+    // rather than be dropped there as skewed in turn. Commands are still checked on our own clock.
+    const issuedAtMs = this.now() + this.controllerOffsetMs;
     const payload: EnvelopePayload = {
       v: 1,
       audience: this.controllerKeyId,

@@ -1,0 +1,34 @@
+/**
+ * libfaketime for agent processes: a fixed offset on the wall clock (Date.now) while the monotonic
+ * clock stays true, so timers, timeouts and backoffs in the skewed process still work.
+ */
+import { existsSync } from 'node:fs';
+
+export const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+
+/** Environment that shifts a child's wall clock by `offset` (libfaketime syntax: `+10m`, `-30s`). */
+export function faketimeEnv(offset: string): NodeJS.ProcessEnv {
+  if (!existsSync(LIBFAKETIME)) {
+    // Failing, not skipping: a chaos suite that quietly drops its clock cases proves nothing.
+    throw new Error(`${LIBFAKETIME} is missing: install the Debian package faketime (.ci/run does)`);
+  }
+  return { LD_PRELOAD: LIBFAKETIME, FAKETIME: offset, FAKETIME_DONT_FAKE_MONOTONIC: '1' };
+}
+
+/** The offset in ms that a libfaketime spec such as `+10m` or `-30s` stands for. */
+export function offsetMs(offset: string): number {
+  const m = /^([+-])(\d+)([smh])$/.exec(offset);
+  if (m === null) throw new Error(`unsupported faketime offset ${offset}`);
+  const unit = { s: 1000, m: 60_000, h: 3_600_000 }[m[3] as 's' | 'm' | 'h'];
+  return (m[1] === '-' ? -1 : 1) * Number(m[2]) * unit;
+}
+
+/** The wall-clock time (ms) of the first JSON log line whose `msg` is `msg`, or undefined. */
+export function logTime(
+  lines: readonly Record<string, unknown>[],
+  msg: string,
+  where: (line: Record<string, unknown>) => boolean = () => true,
+): number | undefined {
+  const line = lines.find((l) => l['msg'] === msg && where(l));
+  return typeof line?.['ts'] === 'string' ? Date.parse(line['ts']) : undefined;
+}
