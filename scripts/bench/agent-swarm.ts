@@ -12,7 +12,7 @@ import { Agent } from '../../agent/agent';
 import { CONFIG_FILE, loadAgentConfig } from '../../agent/config';
 import { enrollAgent } from '../../agent/enroll';
 import { readAgentKey } from '../../agent/identity';
-import { createLogger, type Logger } from '../../shared/logger';
+import { createLogger, type Logger, type LogLevel } from '../../shared/logger';
 import { isToSwarm, type FromSwarm, type SwarmStart } from './protocol';
 import { mapLimit, readRssKb } from './proc';
 
@@ -23,8 +23,9 @@ function send(msg: FromSwarm): void {
   process.send?.(msg);
 }
 
-async function runSwarm(start: SwarmStart, log: Logger): Promise<void> {
+async function runSwarm(start: SwarmStart, swarmLog: Logger): Promise<void> {
   const started = Date.now();
+  const log = start.agentLogLevel === undefined ? swarmLog : createSwarmLogger(start.agentLogLevel);
   let enrolled = 0;
   let online = 0;
   let lastReport = 0;
@@ -72,12 +73,16 @@ async function stopAll(): Promise<void> {
   await Promise.allSettled(agents.map((a) => a.stop()));
 }
 
-function main(): void {
-  // Agents log warnings and errors only: 250 "connected" lines per swarm would be noise.
-  const log = createLogger(
-    { sink: (line) => process.stderr.write(line), level: 'warn' },
+function createSwarmLogger(level: LogLevel): Logger {
+  return createLogger(
+    { sink: (line) => process.stderr.write(line), level },
     { component: 'bench-swarm', pid: process.pid },
   );
+}
+
+function main(): void {
+  // Agents log warnings and errors only: 250 "connected" lines per swarm would be noise.
+  const log = createSwarmLogger('warn');
   // The parent going away (crash, hard timeout) must not leave a swarm behind.
   process.on('disconnect', () => process.exit(1));
   process.on('message', (msg: unknown) => {

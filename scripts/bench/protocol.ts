@@ -2,6 +2,7 @@
  * Messages between the benchmark (`fanout.ts`) and its agent swarms (`agent-swarm.ts`), over the
  * IPC channel that `child_process.fork` opens.
  */
+import type { LogLevel } from '../../shared/logger';
 
 /** Parent -> swarm: enroll and run `count` agents. */
 export interface SwarmStart {
@@ -18,6 +19,11 @@ export interface SwarmStart {
   readonly stateRoot: string;
   /** Enrollments in flight at once in this swarm. */
   readonly enrollConcurrency: number;
+  /**
+   * Level of the agents' log lines on the swarm's stderr. Default 'warn'; the reconnect-storm
+   * test (test/chaos/reconnect-storm.test.ts) asks for 'info' to see every `connected` line.
+   */
+  readonly agentLogLevel?: LogLevel;
 }
 
 /** Parent -> swarm: stop every agent (streams closed, journals closed), then exit 0. */
