@@ -71,11 +71,14 @@ describe('chaos › reconnect storm', () => {
     const maxAttempts = Math.max(...attempts);
     const firstRetryPeak = peakInWindow(firstRetry, 10);
     const reconnectPeak = peakInWindow(reconnected, 100);
+    const allAttempts = agents.flatMap((a) => a?.attemptAtMs ?? []);
+    const attemptPeak = peakInWindow(allAttempts, 10);
     log(
       `reconnect attempts per agent: mean ${(attempts.reduce((a, b) => a + b, 0) / AGENTS).toFixed(1)}, ` +
         `p50 ${percentile(attempts, 50)}, max ${maxAttempts}; first retries spread over ` +
         `${Math.max(...firstRetry) - Math.min(...firstRetry)} ms, at most ${firstRetryPeak} in any 10 ms ` +
         `(${new Set(agents.map((a) => a?.delaysMs[0])).size} distinct first delays); ` +
+        `all ${allAttempts.length} attempts: at most ${attemptPeak} in any 10 ms; ` +
         `welcomes spread over ${Math.max(...reconnected) - Math.min(...reconnected)} ms, ` +
         `at most ${reconnectPeak} in any 100 ms; last welcome ${seconds(Math.max(...reconnected) - killedAt)} s after the kill`,
     );
@@ -86,7 +89,10 @@ describe('chaos › reconnect storm', () => {
     const firstDelays = new Set(agents.map((a) => a?.delaysMs[0]));
     expect(firstDelays.size).toBeGreaterThan(100);
     expect(firstRetryPeak).toBeLessThan(AGENTS * 0.15);
-    expect(reconnectPeak).toBeLessThan(AGENTS * 0.5);
+    // Every later attempt too: none of the retry waves lands on the controller at one instant.
+    // (Welcome times are printed, not asserted: they also bunch when the starved controller or a
+    // swarm process catches up on a backlog, whatever the jitter.)
+    expect(attemptPeak).toBeLessThan(AGENTS * 0.15);
     // Exponential: doubling from 500 ms, ten attempts would cover minutes of downtime.
     expect(maxAttempts).toBeLessThanOrEqual(10);
     // While the controller was away the attempts failed as unreachable, never as refused.
