@@ -1,0 +1,134 @@
+/**
+ * What must hold after a rollout rests, however often its controller was killed, measured from
+ * outside the controller: dpkg's own log (one `upgrade bm-core OLD NEW` line per unpack), the fake
+ * BlueMind's maintenance spans, /setup count and health page, and the store's step results and
+ * phase runs.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { FleetHost } from '../../../scripts/fixtures/bluemind-fleet';
+import type { ChaosFleet } from './chaos-fleet';
+import type { ScenarioRun } from './drive';
+import type { Scenario } from './scenarios';
+
+const NEVER_UPGRADED = ['pending', 'staged', 'stage-failed', 'current'];
+const ROLLED_BACK = ['rolled-back', 'rollback-failed'];
+
+/** How many times dpkg unpacked bm-core `version` over an older one on this host. */
+export function dpkgUpgrades(h: FleetHost, version: string): number {
+  const file = path.join(h.apt.root, 'var/log/dpkg.log');
+  const log = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const line = new RegExp(`^\\S+ \\S+ upgrade bm-core(?::all)? \\S+ ${version.replace(/\./g, '\\.')}$`);
+  return log.split('\n').filter((l) => line.test(l)).length;
+}
+
+/** The health page's status, or `hang` when it gives no answer within 3 s. */
+export async function healthOf(h: FleetHost): Promise<number | 'hang'> {
+  try {
+    const res = await fetch(`${h.bluemind.url}/`, { signal: AbortSignal.timeout(3000) });
+    await res.arrayBuffer();
+    return res.status;
+  } catch {
+    return 'hang';
+  }
+}
+
+interface StepCount {
+  hostId: string;
+  stepId: string;
+  n: number;
+}
+
+export async function ranSteps(chaos: ChaosFleet, id: string): Promise<StepCount[]> {
+  return chaos.query<StepCount>(
+    `SELECT pr.host_id AS hostId, sr.step_id AS stepId, COUNT(*) AS n
+       FROM step_results sr JOIN phase_runs pr ON pr.id = sr.phase_run_id
+      WHERE pr.run_id LIKE ? AND sr.status = 'ran'
+      GROUP BY pr.host_id, sr.step_id`,
+    [`${id}-%`],
+  );
+}
+
+function countOf(steps: readonly StepCount[], stepId: string, hostId?: string): number {
+  return steps
+    .filter((s) => s.stepId === stepId && (hostId === undefined || s.hostId === hostId))
+    .reduce((sum, s) => sum + s.n, 0);
+}
+
+/**
+ * The scenario's end, host by host: state; apply ran once where the host was upgraded and never
+ * elsewhere (dpkg and store agree); the restore once where the host was rolled back; the
+ * service out of maintenance with every span closed; status shows maintenance only on a host
+ * left broken by a failed rollback (it needs an operator); elsewhere the health page answers 200
+ * on the version the host is on; /setup once when finalize ran, never otherwise; nothing left in flight.
+ */
+export async function expectScenarioEnd(
+  chaos: ChaosFleet,
+  scenario: Scenario,
+  run: ScenarioRun,
+): Promise<void> {
+  const { id, version, before } = run;
+  const state = await chaos.storedState(id);
+  if (state !== scenario.final)
+    throw new Error(`rollout ${id} is ${state}, not ${scenario.final}\n${await chaos.explain(id)}`);
+  const states = await chaos.hostStates(id);
+  const steps = await ranSteps(chaos, id);
+  const shown = await chaos.query<{ host_id: string; maintenance: number }>(
+    "SELECT host_id, maintenance FROM host_app WHERE deployment = 'mail-prod'",
+  );
+  const actual = [];
+  const expected = [];
+  for (const h of chaos.hosts) {
+    const want = scenario.hosts[h.index] ?? '?';
+    const upgraded = !NEVER_UPGRADED.includes(want);
+    const broken = scenario.leftBroken?.includes(h.index) === true;
+    const service = h.bluemind.state();
+    const spans = service.maintenanceSpans.slice(before.spans.get(h.hostId) ?? 0);
+    actual.push({
+      host: h.name,
+      state: states.get(h.hostId),
+      unpacked: dpkgUpgrades(h, version),
+      applyRan: countOf(steps, 'apply-packages', h.hostId),
+      installed: await h.apt.installedVersion('bm-core'),
+      restoreRan: countOf(steps, 'restore-config', h.hostId),
+      inMaintenance: service.maintenance,
+      spans: spans.map((s) => (s.off === null ? 'open' : 'closed')),
+      statusShowsMaintenance: shown.find((s) => s.host_id === h.hostId)?.maintenance,
+      health: await healthOf(h),
+    });
+    expected.push({
+      host: h.name,
+      state: want,
+      unpacked: upgraded ? 1 : 0,
+      applyRan: upgraded ? 1 : 0,
+      installed: upgraded ? version : before.installed.get(h.hostId),
+      restoreRan: ROLLED_BACK.includes(want) ? 1 : 0,
+      inMaintenance: false,
+      spans: upgraded ? ['closed'] : [],
+      statusShowsMaintenance: broken ? 1 : 0,
+      health: broken ? 500 : 200,
+    });
+  }
+  if (JSON.stringify(actual) !== JSON.stringify(expected))
+    process.stderr.write(`${scenario.name} ${id}:\n${await chaos.explain(id)}\n`);
+  expect(actual).toEqual(expected);
+  const setups = scenario.setup ? 1 : 0;
+  expect({
+    setupCalls: chaos.fleet.setupCalls() - before.setupCalls,
+    setupRan: countOf(steps, 'setup-update'),
+  }).toEqual({
+    setupCalls: setups,
+    setupRan: setups,
+  });
+  // Every phase sent was answered or reconciled; no host is left with a phase in flight.
+  expect(
+    await chaos.query(`SELECT host_id, phase FROM phase_runs WHERE run_id LIKE ? AND state = 'sent'`, [
+      `${id}-%`,
+    ]),
+  ).toEqual([]);
+  expect(
+    await chaos.query('SELECT host_id, phase FROM rollout_hosts WHERE rollout_id = ? AND phase IS NOT NULL', [
+      id,
+    ]),
+  ).toEqual([]);
+}
