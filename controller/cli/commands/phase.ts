@@ -56,7 +56,7 @@ export function registerPhase(program: Command): void {
           const report = await client.call<WirePhaseReport>(
             'RunPhase',
             request,
-            request.timeoutMs || 24 * 3_600_000,
+            callDeadline(request.timeoutMs),
           );
           if (flags.json === true) printJson(report);
           else printReport(report);
@@ -65,6 +65,14 @@ export function registerPhase(program: Command): void {
         () => phaseRequest(flags),
       ),
     );
+}
+
+/**
+ * The CLI's own deadline outlasts the controller's: a host that never answers should be reported
+ * by the controller as COMMAND_TIMEOUT, not by the client as an unreachable controller.
+ */
+function callDeadline(timeoutMs: number): number {
+  return timeoutMs === 0 ? 24 * 3_600_000 : timeoutMs + 15_000;
 }
 
 type PhaseRequest = Record<string, unknown> & {
@@ -157,7 +165,7 @@ async function runOnSelected(
       const report = await client.call<WirePhaseReport>(
         'RunPhase',
         { ...base, hostId: h.id },
-        request.timeoutMs || 24 * 3_600_000,
+        callDeadline(request.timeoutMs),
       );
       result = { hostId: h.id, hostname: h.hostname, ok: report.ok, report };
     } catch (err) {
