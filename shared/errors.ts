@@ -104,6 +104,8 @@ export const ERROR_CATALOGUE = {
     retryable: false,
     summary: 'the upgrade needs packages that were not downloaded ahead',
   },
+  /** A download does not fit in the free space where it is staged, or filled the disk: nothing was staged. */
+  DISK_FULL: { retryable: false, summary: 'not enough disk space to stage a download' },
   /** A git working tree has uncommitted or untracked changes, so a checkout was refused. */
   DIRTY_TREE: { retryable: false, summary: 'the working tree has local changes' },
 

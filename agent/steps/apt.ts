@@ -4,7 +4,8 @@
  *
  *   update          `FE update`
  *   listUpgradable  `FE --simulate upgrade`, read-only: the versions the upgrade would install
- *   downloadOnly    `FE --download-only upgrade`: .debs into the archive cache, nothing installed
+ *   downloadOnly    `FE --download-only upgrade`: .debs into the archive cache, nothing installed;
+ *                   DISK_FULL before fetching when they do not fit, or if the disk fills (apt-space.ts)
  *   upgrade         installs only what downloadOnly staged, never downloading
  *
  * With packages, apt-get upgrades just those (`install --only-upgrade PKGS`, so a name never pulls
@@ -22,6 +23,13 @@
  * Output is parsed, so children run with LC_ALL=C.UTF-8.
  */
 import type { AptStep } from '../../shared/recipe/types';
+import {
+  archiveCacheDir,
+  DISK_FULL_OUTPUT,
+  diskFullAfterDownload,
+  parseNeedToGet,
+  preflightFreeSpace,
+} from './apt-space';
 import { runArgv, type RunArgvResult } from './exec';
 import { settleStep, StepFailure, type StepSuccess } from './outcome';
 import type { StepContext, StepExecutor } from './step';
@@ -46,7 +54,8 @@ export const aptExecutor: StepExecutor<AptStep> = {
   contract: {
     checks:
       'update: the indexes download; listUpgradable: simulates the upgrade and reports its versions; ' +
-      'downloadOnly: the upgrade’s .debs are in the archive cache; upgrade: every .deb it needs is already ' +
+      'downloadOnly: the upgrade’s .debs fit in the archive cache’s free space (else DISK_FULL before fetching) ' +
+      'and are in the cache afterwards (a download that fills the disk: DISK_FULL, partial files removed); upgrade: every .deb it needs is already ' +
       'cached (apt-get --no-download; aptitude with no download method), else STAGED_CACHE_INCOMPLETE before dpkg runs',
     changes:
       'update: package lists; listUpgradable: nothing; downloadOnly: the archive cache only; ' +
@@ -67,7 +76,7 @@ export const aptExecutor: StepExecutor<AptStep> = {
         case 'listUpgradable':
           return readPlan(ctx, step);
         case 'downloadOnly': {
-          const ran = await runApt(ctx, step, aptArgv(step));
+          const ran = await downloadOnly(ctx, step);
           // What is now staged is what the upgrade will apply: report it from the same plan.
           const plan = await readPlan(ctx, step);
           return { ...plan, outputTail: ran.outputTail, exitCode: ran.exitCode };
@@ -111,6 +120,26 @@ async function readPlan(ctx: StepContext, step: AptStep): Promise<StepSuccess> {
   const ran = await runApt(ctx, step, argv, PLAN_STDOUT_BYTES);
   const plan = step.frontend === 'aptitude' ? parseAptitudePlan(ran.stdout) : parseAptGetPlan(ran.stdout);
   return { outputTail: ran.outputTail, exitCode: ran.exitCode, ...changesResult(plan) };
+}
+
+/** The download, with a free-space preflight first and DISK_FULL (partial files removed) if it fills the disk. */
+async function downloadOnly(ctx: StepContext, step: AptStep): Promise<RunArgvResult> {
+  const cache = await archiveCacheDir(ctx, step);
+  const simulated = await runApt(
+    ctx,
+    step,
+    aptArgv({ ...step, action: 'listUpgradable' }),
+    PLAN_STDOUT_BYTES,
+  );
+  const need = parseNeedToGet(simulated.stdout);
+  if (need !== undefined) await preflightFreeSpace(cache, need);
+  try {
+    return await runApt(ctx, step, aptArgv(step));
+  } catch (err) {
+    if (err instanceof StepFailure && DISK_FULL_OUTPUT.test(err.detail.outputTail ?? ''))
+      throw await diskFullAfterDownload(cache, err);
+    throw err;
+  }
 }
 
 async function upgrade(ctx: StepContext, step: AptStep): Promise<StepSuccess> {
