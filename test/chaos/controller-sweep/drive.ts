@@ -29,7 +29,10 @@ export interface DriveOptions {
    * rest, so one rollout is killed once at each (they all lie ahead of the one that fired).
    */
   readonly failpoints?: readonly string[];
-  /** Random kills: up to `count`, each 300-2000 ms after the previous event. */
+  /**
+   * Random kills: up to `count`, each 0.3-3.5 s after the previous start (a loaded machine spends
+   * seconds restarting: shorter pauses would land every kill in staging).
+   */
   readonly random?: { readonly next: () => number; readonly count: number };
   readonly timeoutMs?: number;
 }
@@ -72,7 +75,7 @@ async function driveToEnd(
   logStart: number,
 ): Promise<void> {
   const random = opts.random;
-  const pause = (): number => 300 + Math.floor((random?.next() ?? 0) * 1700);
+  const pause = (): number => 300 + Math.floor((random?.next() ?? 0) * 3200);
   let nextKill = random === undefined ? Number.POSITIVE_INFINITY : Date.now() + pause();
   const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
   let logFrom = logStart;
