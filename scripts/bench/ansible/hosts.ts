@@ -113,16 +113,26 @@ async function enrollAgents(ws: Workspace, fleet: AnsibleFleet): Promise<void> {
   });
 }
 
-async function waitOnline(ssh: SshFleet, count: number): Promise<void> {
-  const deadline = Date.now() + ONLINE_TIMEOUT_MS;
+/**
+ * Waits until `count` agents are online; returns how many were offline at the first look (0 when
+ * all were). Called untimed before every Convoy run: an agent that dropped its connection (under
+ * heavy load its heartbeats can miss) is waited for, not measured as a failure, and counted.
+ */
+export async function waitOnline(
+  ssh: SshFleet,
+  count: number,
+  timeoutMs = ONLINE_TIMEOUT_MS,
+): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let offlineAtFirst: number | undefined;
   for (;;) {
     const r = await ssh.cli(['status', '--json']);
     if (r.code === 0) {
       const online = (JSON.parse(r.stdout) as { hosts: { online: boolean }[] }).hosts.filter((h) => h.online);
-      if (online.length >= count) return;
+      offlineAtFirst ??= Math.max(0, count - online.length);
+      if (online.length >= count) return offlineAtFirst;
     }
-    if (Date.now() > deadline)
-      throw new Error(`fewer than ${count} agents online after ${ONLINE_TIMEOUT_MS} ms`);
+    if (Date.now() > deadline) throw new Error(`fewer than ${count} agents online after ${timeoutMs} ms`);
     await sleep(500);
   }
 }

@@ -12,7 +12,7 @@ import { Teardown, tearDownOnTimeoutOrSignal } from '../teardown';
 import { note, Workspace } from '../workspace';
 import { ANSIBLE_PLAYBOOK, prepareAnsible, runAnsible, type AnsibleSetup } from './ansible-side';
 import { convoyStartupMs, prepareConvoy, runConvoy, type ConvoySetup } from './convoy-side';
-import { startAnsibleFleet, type AnsibleFleet } from './hosts';
+import { startAnsibleFleet, waitOnline, type AnsibleFleet } from './hosts';
 import { parseAnsibleOptions, USAGE, type AnsibleBenchOptions, type Workload } from './options';
 import { buildRepository, resetRoot, verifyRoots } from './packages';
 import { printTable, rowOf, summaryJson, type Row, type Samples } from './report';
@@ -54,12 +54,17 @@ async function measureWorkload(
     convoyMs: [],
     convoyRolloutMs: [],
     convoyMaxRttMs: [],
+    convoyOfflineBefore: [],
     convoyStartupMs: sides.startupMs,
     ansibleMs: {},
   };
   const wrap = (what: string, run: () => Promise<void>): Promise<void> =>
     workload === 'staged' ? timedStaged(sides, run, what) : run();
   for (let i = 1; i <= opts.runs; i++) {
+    const offline = await waitOnline(sides.fleet.ssh, size);
+    if (offline > 0)
+      note(`N=${size} ${workload} run ${i}: ${offline} agent(s) were offline; waited for them`);
+    samples.convoyOfflineBefore.push(offline);
     await wrap('convoy', async () => {
       const r = await runConvoy(sides.fleet, sides.convoy, workload);
       samples.convoyMs.push(r.wallMs);

@@ -16,6 +16,8 @@ export interface Samples {
   readonly convoyRolloutMs: number[];
   /** noop only: the slowest agent's round trip of each run. */
   readonly convoyMaxRttMs: number[];
+  /** Agents found offline (and waited for, untimed) before each Convoy run. */
+  readonly convoyOfflineBefore: number[];
   /** `convoy --version` spawn to exit on this fleet (CLI start-up), median of 3. */
   readonly convoyStartupMs: number;
   readonly ansibleMs: Partial<Record<AnsibleConfig, number[]>>;
@@ -28,6 +30,8 @@ export interface Row {
   readonly convoy_rollout_s?: number;
   readonly convoy_cli_startup_s: number;
   readonly convoy_ping_max_rtt_ms?: number;
+  /** Agents found offline before each Convoy run (waited for, untimed), one entry per run. */
+  readonly convoy_offline_before_runs: readonly number[];
   readonly ansible_default_s?: number;
   readonly ansible_tuned_s?: number;
   readonly ratio_default?: number;
@@ -64,6 +68,7 @@ export function rowOf(s: Samples): Row {
     convoy_s: r3(convoy / 1000),
     ...(s.convoyRolloutMs.length > 0 ? { convoy_rollout_s: r3(median(s.convoyRolloutMs) / 1000) } : {}),
     convoy_cli_startup_s: r3(s.convoyStartupMs / 1000),
+    convoy_offline_before_runs: s.convoyOfflineBefore,
     ...(s.convoyMaxRttMs.length > 0 ? { convoy_ping_max_rtt_ms: r1(median(s.convoyMaxRttMs)) } : {}),
     ...side('default'),
     ...side('tuned'),
