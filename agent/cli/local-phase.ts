@@ -6,11 +6,13 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { formatDuration } from '../../shared/duration';
 import { ConvoyError } from '../../shared/errors';
+import { parsePublicKey } from '../../shared/keys';
 import { createLogger } from '../../shared/logger';
 import { compileRecipe } from '../../shared/recipe/compile';
 import { placeholderValues, type PlaceholderValues } from '../../shared/recipe/interpolate';
 import { PHASES, type PhaseName, type Recipe } from '../../shared/recipe/types';
 import { execOnHost } from '../host/exec';
+import { RESTART_EXIT_CODE } from '../install/systemd-unit';
 import { PhaseJournal } from '../phase/journal';
 import { runPhase, type PhaseOutcome, type StepRecord } from '../phase/runner';
 import { loadSecretsFile, secretsFromMap } from '../secrets';
@@ -23,6 +25,9 @@ export interface PhaseRunFlags {
   var: string[];
   role: string[];
   stateDir: string;
+  runId?: string;
+  readRun?: string[];
+  releaseKey?: string[];
   secrets?: string;
   json?: boolean;
 }
@@ -41,6 +46,19 @@ export async function runLocalPhase(flags: PhaseRunFlags): Promise<PhaseOutcome>
   } catch {
     throw new ConvoyError('INVALID_ARGUMENT', `--recipe ${file}: cannot read it`);
   }
+  const runIds = [...(flags.runId === undefined ? [] : [flags.runId]), ...(flags.readRun ?? [])];
+  const badId = runIds.find((id) => !/^[A-Za-z0-9_-]{1,64}$/.test(id));
+  if (badId !== undefined)
+    throw new ConvoyError('INVALID_ARGUMENT', `run id ${JSON.stringify(badId)}: use 1-64 of A-Z a-z 0-9 _ -`);
+  const releaseKeys = (flags.releaseKey ?? []).map((text) => {
+    const key = parsePublicKey(text);
+    if (key === null)
+      throw new ConvoyError(
+        'INVALID_ARGUMENT',
+        `--release-key ${JSON.stringify(text)}: not an Ed25519 public key`,
+      );
+    return key;
+  });
   const recipe = compileRecipe(text, file);
   const vars = phaseVars(recipe, flags.var);
   const stateDir = path.resolve(flags.stateDir);
@@ -52,11 +70,32 @@ export async function runLocalPhase(flags: PhaseRunFlags): Promise<PhaseOutcome>
   const secrets = flags.secrets === undefined ? secretsFromMap(new Map()) : loadSecretsFile(flags.secrets);
   const human = flags.json !== true;
   const outcome = await runPhase(
-    { recipe, phase: flags.phase as PhaseName, roles: flags.role, vars, dryRun: flags.dryRun === true },
+    {
+      recipe,
+      phase: flags.phase as PhaseName,
+      roles: flags.role,
+      vars,
+      dryRun: flags.dryRun === true,
+      ...(flags.runId === undefined ? {} : { runId: flags.runId }),
+      readRuns: flags.readRun ?? [],
+    },
     {
       registry: STEP_REGISTRY,
       journal: PhaseJournal.open(stateDir),
-      context: { secrets, exec: execOnHost, env: {}, stateDir, releaseKeys: [], log, now: Date.now },
+      context: {
+        secrets,
+        exec: execOnHost,
+        env: {},
+        stateDir,
+        releaseKeys,
+        log,
+        now: Date.now,
+        // Under a supervisor (as the daemon is), agent.restart exits for it to run the new bundle;
+        // run again with the same run id, the journal's resume table redoes the step there.
+        ...(process.env['CONVOY_SUPERVISED'] === '1'
+          ? { requestRestart: () => setImmediate(() => process.exit(RESTART_EXIT_CODE)) }
+          : {}),
+      },
       log,
       onStep: (e) => {
         if (human && e.phase === 'start')

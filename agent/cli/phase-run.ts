@@ -24,7 +24,15 @@ export function registerPhaseRun(program: Command, fail: (err: unknown) => void)
       [],
     )
     .option('--role <role>', "this host's role, for `when` conditions (repeatable)", collect, [])
+    .option('--run-id <id>', 'run id, kept across phases so a rollback finds its backup (as a rollout does)')
+    .option('--read-run <id>', 'an earlier run whose results this phase may read (repeatable)', collect, [])
     .option('--state-dir <dir>', 'where the phase journal, staging and backups live', '.convoy-phase')
+    .option(
+      '--release-key <key>',
+      'an Ed25519 release key artifacts must be signed by (repeatable)',
+      collect,
+      [],
+    )
     .option('--secrets <file>', 'root-only JSON file of secret values, by name')
     .option('--json', 'print the outcome as JSON')
     .action(async (flags: PhaseRunFlags) => {

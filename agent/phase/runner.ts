@@ -12,6 +12,7 @@ import { interpolateStep } from '../../shared/recipe/interpolate';
 import type { PhaseName, Recipe, Step } from '../../shared/recipe/types';
 import type { StepContext, StepExecutor, StepResult } from '../steps/step';
 import { maskSecrets } from '../steps/mask';
+import { agentFailpointFromEnv, type AgentFailpoint } from './failpoint';
 import type { PhaseJournal } from './journal';
 import { decideResume, type ResumeDecision } from './resume';
 
@@ -56,6 +57,16 @@ export interface RunnerDeps {
   readonly log: Logger;
   /** Called as each step starts and ends, for progress output and streaming to the controller. */
   readonly onStep?: (event: { step: Step; phase: 'start' | 'end'; record?: StepRecord }) => void;
+  /** Crash injection at step boundaries (chaos tests); default: CONVOY_AGENT_FAILPOINT, else none. */
+  readonly failpoint?: AgentFailpoint;
+}
+
+let envFailpoint: AgentFailpoint | undefined;
+
+function failpointOf(deps: RunnerDeps): AgentFailpoint {
+  if (deps.failpoint !== undefined) return deps.failpoint;
+  envFailpoint ??= agentFailpointFromEnv();
+  return envFailpoint;
 }
 
 export function stepsFor(recipe: Recipe, phase: PhaseName): readonly Step[] {
@@ -130,13 +141,16 @@ async function runOneStep(
   const executor = deps.registry.get(step.type);
   if (executor === undefined) throw new Error(`no executor registered for step type ${step.type}`);
   deps.onStep?.({ step, phase: 'start' });
+  const failpoint = failpointOf(deps);
   let result: StepResult | undefined;
   let attempt = 0;
   while (attempt <= step.retries && result?.ok !== true) {
     attempt += 1;
     deps.journal.enter(step.id, attempt, deps.context.now());
+    failpoint('before', step.id);
     result = await attemptStep(step, executor, req, deps, results);
     deps.journal.leave(step.id, result);
+    failpoint('after', step.id);
     if (!result.ok) deps.log.warn('step failed', { step: step.id, attempt, code: result.error?.code });
   }
   const final = result as StepResult;

@@ -1,0 +1,183 @@
+/**
+ * Sweep hosts for the package recipes, built from the fixtures the recipe tests use: BlueMind on
+ * an apt root whose bm-core puts the fake BlueMind in maintenance while dpkg applies it
+ * (bluemind-packages.ts), BlueMind on a dnf installroot, KCM on a dnf installroot with its two
+ * services as logging scripts (app-fleets.ts).
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { createAptHost } from '../../../scripts/fixtures/apt-host';
+import { bmCorePublishOptions } from '../../../scripts/fixtures/bluemind-packages';
+import { FakeBlueMind } from '../../../scripts/fixtures/fake-bluemind';
+import { createDnfHost } from '../../fixtures/dnf-host';
+import { createKcmHost } from '../../helpers/app-fleets';
+import { tempDir } from '../../helpers/processes';
+import { recipeFile } from './cases';
+import { writeSecrets } from './agent-phase';
+import { httpStatus, type AppState, type SweepHost } from './sweep-host';
+
+const BM_FROM = '4.0.5';
+const BM_TO = '4.1.2';
+const BM_PACKAGES = ['bm-core', 'bm-webmail'];
+const PASSWORD = 'setup-Pa55word';
+
+/** BlueMind's side of a host: its config dir, backups, the agent's state, the fake service. */
+async function blueMindSide(base: string, flag?: string) {
+  const bm = await FakeBlueMind.start(PASSWORD, flag === undefined ? {} : { maintenanceFlag: flag });
+  const configDir = path.join(base, 'etc/nginx');
+  mkdirSync(configDir, { recursive: true });
+  writeFileSync(path.join(configDir, 'bm-webmail.conf'), 'server_name mail.example.com;\n');
+  const stateDir = path.join(base, 'state');
+  mkdirSync(stateDir, { mode: 0o700 });
+  const vars = {
+    target: BM_TO,
+    installed: BM_FROM,
+    setupUrl: bm.setupUrl,
+    healthUrl: bm.healthUrl,
+    configDir,
+    backupDir: path.join(base, 'backups'),
+  };
+  const secretsFile = writeSecrets(tempDir('bm-secrets'), { setupPassword: PASSWORD });
+  return { bm, stateDir, vars, secretsFile };
+}
+
+function blueMindState(
+  bm: FakeBlueMind,
+  versions: readonly (string | undefined)[],
+  health: number,
+): AppState {
+  const problems: string[] = [];
+  if (new Set(versions).size !== 1) problems.push(`packages disagree: ${versions.join(', ')}`);
+  const version = versions[0] ?? 'none';
+  // 001: the update is finalized through /setup, once: new packages without it are half-updated.
+  if (version === BM_TO && bm.authorizedSetups !== 1)
+    problems.push(`on ${BM_TO} with /setup played ${bm.authorizedSetups} times`);
+  return {
+    version,
+    healthy: health === 200,
+    maintenance: bm.maintenance,
+    problems,
+    ranTwice: bm.setupCalls.length > 1 ? [`setup-update (POST /setup x${bm.setupCalls.length})`] : [],
+  };
+}
+
+function resetBlueMind(bm: FakeBlueMind): void {
+  bm.setupCalls.splice(0);
+  bm.healthy = true;
+  bm.setMaintenance(false);
+}
+
+export async function bluemindHost(): Promise<SweepHost> {
+  const apt = await createAptHost();
+  const base = tempDir('sweep-bluemind');
+  const flagDir = path.join(base, 'run');
+  mkdirSync(flagDir);
+  const flag = path.join(flagDir, 'maintenance.flag');
+  await apt.publish('bm-core', BM_FROM, bmCorePublishOptions(flag, 0));
+  await apt.publish('bm-webmail', BM_FROM);
+  await apt.install(BM_PACKAGES.map((p) => `${p}=${BM_FROM}`));
+  await apt.publish('bm-core', BM_TO, bmCorePublishOptions(flag, 0));
+  await apt.publish('bm-webmail', BM_TO);
+  const side = await blueMindSide(base, flag);
+  return {
+    recipe: 'bluemind',
+    from: BM_FROM,
+    to: BM_TO,
+    agent: {
+      recipeFile: recipeFile('bluemind'),
+      stateDir: side.stateDir,
+      roles: ['core'],
+      vars: side.vars,
+      env: { ...apt.env, DPKG_ADMINDIR: path.join(apt.root, 'var/lib/dpkg') },
+      secretsFile: side.secretsFile,
+    },
+    dirs: [apt.root, base],
+    reset: () => resetBlueMind(side.bm),
+    observe: async () =>
+      blueMindState(
+        side.bm,
+        await Promise.all(BM_PACKAGES.map((p) => apt.installedVersion(p))),
+        await httpStatus(side.bm.healthUrl),
+      ),
+    cleanup: async () => {
+      await side.bm.stop();
+      await apt.cleanup();
+      rmSync(base, { recursive: true, force: true });
+      rmSync(path.dirname(side.secretsFile), { recursive: true, force: true });
+    },
+  };
+}
+
+export async function bluemindRedhatHost(): Promise<SweepHost> {
+  const dnf = await createDnfHost();
+  for (const p of BM_PACKAGES) await dnf.publish(p, BM_FROM);
+  await dnf.install(BM_PACKAGES.map((p) => `${p}-${BM_FROM}`));
+  for (const p of BM_PACKAGES) await dnf.publish(p, BM_TO);
+  const base = tempDir('sweep-bluemind-redhat');
+  const side = await blueMindSide(base);
+  return {
+    recipe: 'bluemind-redhat',
+    from: BM_FROM,
+    to: BM_TO,
+    agent: {
+      recipeFile: recipeFile('bluemind-redhat'),
+      stateDir: side.stateDir,
+      roles: ['core'],
+      vars: side.vars,
+      env: dnf.env,
+      secretsFile: side.secretsFile,
+    },
+    dirs: [dnf.root, base],
+    reset: () => resetBlueMind(side.bm),
+    observe: async () =>
+      blueMindState(
+        side.bm,
+        await Promise.all(BM_PACKAGES.map((p) => dnf.installedVersion(p))),
+        await httpStatus(side.bm.healthUrl),
+      ),
+    cleanup: async () => {
+      await side.bm.stop();
+      await dnf.cleanup();
+      rmSync(base, { recursive: true, force: true });
+      rmSync(path.dirname(side.secretsFile), { recursive: true, force: true });
+    },
+  };
+}
+
+export async function kcmHost(): Promise<SweepHost> {
+  const from = '2.0.0';
+  const to = '2.1.0';
+  const kcm = await createKcmHost(from, to);
+  const stateDir = path.join(tempDir('sweep-kcm'), 'state');
+  mkdirSync(stateDir, { mode: 0o700 });
+  return {
+    recipe: 'kcm',
+    from,
+    to,
+    agent: {
+      recipeFile: recipeFile('kcm'),
+      stateDir,
+      roles: [],
+      vars: { target: to, installed: from, ...kcm.vars },
+      env: kcm.env,
+    },
+    dirs: [kcm.dnf.root, path.dirname(kcm.serviceLog), stateDir],
+    reset: () => undefined,
+    observe: async () => {
+      const versions = await kcm.installed();
+      const stopped = (['guacamole', 'guacd'] as const).filter((s) => kcm.serviceState(s) !== 'running');
+      return {
+        version: versions[0] ?? 'none',
+        healthy: stopped.length === 0,
+        // KCM has no maintenance mode: a service left stopped is the outage.
+        maintenance: stopped.length > 0,
+        problems: new Set(versions).size === 1 ? [] : [`packages disagree: ${versions.join(', ')}`],
+        ranTwice: [],
+      };
+    },
+    cleanup: async () => {
+      await kcm.cleanup();
+      rmSync(path.dirname(stateDir), { recursive: true, force: true });
+    },
+  };
+}
