@@ -56,7 +56,7 @@ const ConnectOnlyClient = grpc.makeGenericClientConstructor(
 );
 
 export class Agent {
-  private readonly client: grpc.Client;
+  private client: grpc.Client;
   private readonly journal: SeqJournal;
   private readonly controllerKeys: ReadonlyMap<string, Uint8Array>;
   private readonly controllerKeyId: string;
@@ -80,16 +80,7 @@ export class Agent {
     private readonly deps: AgentDeps,
   ) {
     this.now = deps.now ?? Date.now;
-    this.client = new ConnectOnlyClient(config.controller, grpc.credentials.createInsecure(), {
-      'grpc.keepalive_time_ms': 30_000,
-      'grpc.keepalive_timeout_ms': 10_000,
-      'grpc.keepalive_permit_without_calls': 1,
-      'grpc.max_receive_message_length': 4 * 1024 * 1024,
-      'grpc.max_send_message_length': 1024 * 1024,
-      'grpc.initial_reconnect_backoff_ms': 1000,
-      'grpc.max_reconnect_backoff_ms': 30_000,
-      ...deps.channelOptions,
-    });
+    this.client = this.newChannel();
     this.journal = SeqJournal.open(config.stateDir);
     this.controllerKeyId = keyIdOf(config.controllerKey);
     this.controllerKeys = new Map([[this.controllerKeyId, config.controllerKey]]);
@@ -104,6 +95,19 @@ export class Agent {
       log: deps.log,
       ...(deps.requestRestart === undefined ? {} : { requestRestart: deps.requestRestart }),
     };
+  }
+
+  private newChannel(): grpc.Client {
+    return new ConnectOnlyClient(this.config.controller, grpc.credentials.createInsecure(), {
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.max_receive_message_length': 4 * 1024 * 1024,
+      'grpc.max_send_message_length': 1024 * 1024,
+      'grpc.initial_reconnect_backoff_ms': 1000,
+      'grpc.max_reconnect_backoff_ms': 30_000,
+      ...this.deps.channelOptions,
+    });
   }
 
   get isOnline(): boolean {
@@ -183,6 +187,10 @@ export class Agent {
       if (this.now() - this.lastAckMs > every * 3) {
         this.deps.log.warn('controller silent; reconnecting', { silentMs: this.now() - this.lastAckMs });
         stream.cancel();
+        // The connection under a silent stream is likely half-open (a DROP, a dead NAT entry): a
+        // new stream on it would wait out keepalive (40 s). A new channel dials afresh.
+        this.client.close();
+        this.client = this.newChannel();
         return;
       }
       stream.write({ heartbeat: { agentTimeMs: this.now() } });
