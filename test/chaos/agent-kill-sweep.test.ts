@@ -111,21 +111,11 @@ function describeCrash(c: SweepCase, trace: CaseTrace): string {
  * exact problem a case ends with today. A fixed recipe makes its case fail here until the entry
  * goes, so the table can only shrink.
  *
- * - passbolt: an interrupted exec step (composer, migrate) must not run again (its contract says
- *   rollback), and recipes/passbolt.yaml's rollback only takes the site out of maintenance: the
- *   v2.1.0 checkout stays, without its libraries or its migration.
  * - bluemind, bluemind-redhat: the rollback only restores the nginx configuration; a rollback sent
  *   after the upgrade's verify (before finalize) leaves the 4.1.2 packages without /setup. The
  *   same state follows any rollback of these recipes, crash or not.
  */
 const KNOWN_GAPS: Readonly<Record<string, readonly string[]>> = {
-  'passbolt upgrade before:update-libraries': [
-    'the code is 2.1.0 but its migration never ran (applied: 2.0.2.sh 2.0.3.sh)',
-    'the code is 2.1.0 but composer never installed its libraries',
-  ],
-  'passbolt upgrade before:migrate': [
-    'the code is 2.1.0 but its migration never ran (applied: 2.0.2.sh 2.0.3.sh)',
-  ],
   ...Object.fromEntries(
     ['bluemind', 'bluemind-redhat'].flatMap((r) =>
       ['before', 'after'].map((b) => [

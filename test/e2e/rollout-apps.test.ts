@@ -198,7 +198,16 @@ describe('passbolt rolled out on two hosts', () => {
     for (const [i, site] of sites.entries()) {
       const upgrade = await fleet.steps(doc.id, hosts[i]?.id ?? '', 'upgrade');
       expect(summary(upgrade)).toEqual(
-        ran('site-down', 'checkout-release', 'update-libraries', 'migrate', 'clear-cache', 'site-up'),
+        ran(
+          'mark-rollback-point',
+          'site-down',
+          'checkout-release',
+          'update-libraries',
+          'migrate',
+          'keep-migrated-code',
+          'clear-cache',
+          'site-up',
+        ),
       );
       expect(logLines(path.join(site.appDir, 'tmp/migrations.applied'))).toEqual([
         '2.0.2.sh',
@@ -216,6 +225,10 @@ describe('passbolt rolled out on two hosts', () => {
       expect(site.answered.at(-1)).toBe(200);
       // What the recipe's version probe reads on the host.
       expect(await git(site.appDir, 'describe', '--tags', '--exact-match')).toBe(`v${TO}`);
+      // The code a rollback would keep: the new tag, since its migration ran.
+      expect(await git(site.appDir, 'rev-parse', 'refs/convoy/rollback-to')).toBe(
+        await git(site.appDir, 'rev-parse', `v${TO}^{commit}`),
+      );
     }
   });
 });

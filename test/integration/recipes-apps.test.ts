@@ -63,6 +63,21 @@ async function healthServer(status: () => { code: number; body: unknown }): Prom
 
 const ok = (id: string): [string, 'ran', boolean] => [id, 'ran', true];
 
+/** The backups `cake passbolt migrate --backup` made in a fake passbolt. */
+function backupsIn(appDir: string): string[] {
+  const dir = path.join(appDir, 'tmp/backups');
+  return existsSync(dir) ? readdirSync(dir) : [];
+}
+
+/** recipes/passbolt.yaml's rollback: back to the tag installed before, inside maintenance. */
+const PASSBOLT_ROLLBACK = [
+  'site-down-for-rollback',
+  'checkout-previous',
+  'reinstall-libraries',
+  'clear-cache-after-rollback',
+  'site-up-after-failure',
+];
+
 describe('passbolt recipe (git tags, composer, cake migrations)', () => {
   let repo: GitAppRepo;
   /** Cloned when only v2.0.2 and v2.0.3 were published: `check` has to fetch the later tags. */
@@ -132,7 +147,16 @@ ${shq(process.execPath)} -e 'require("http").get(process.argv[1], (r) => { conso
 
     const upgrade = await site.host.run('upgrade');
     expect(stepSummary(upgrade)).toEqual(
-      ['site-down', 'checkout-release', 'update-libraries', 'migrate', 'clear-cache', 'site-up'].map(ok),
+      [
+        'mark-rollback-point',
+        'site-down',
+        'checkout-release',
+        'update-libraries',
+        'migrate',
+        'keep-migrated-code',
+        'clear-cache',
+        'site-up',
+      ].map(ok),
     );
 
     // HEAD is the tag of the release, the tree is that release and still clean.
@@ -156,7 +180,7 @@ ${shq(process.execPath)} -e 'require("http").get(process.argv[1], (r) => { conso
       '2.0.3.sh',
       '2.1.0.sh',
     ]);
-    expect(upgrade.steps[3]?.result?.outputTail).toContain('migrated to 2.1.0');
+    expect(upgrade.steps[4]?.result?.outputTail).toContain('migrated to 2.1.0');
     // cache clear_all emptied the cache; the site is back.
     expect(readdirSync(path.join(appDir, 'tmp/cache'))).toEqual([]);
     expect(existsSync(site.flag)).toBe(false);
@@ -175,21 +199,31 @@ ${shq(process.execPath)} -e 'require("http").get(process.argv[1], (r) => { conso
 
     const upgrade = await site.host.run('upgrade');
     expect(upgrade.ok).toBe(false);
-    expect(stepSummary(upgrade)).toEqual([ok('site-down'), ['checkout-release', 'ran', false, 'DIRTY_TREE']]);
-    expect(upgrade.steps[1]?.result?.error?.message).toContain('VERSION');
+    expect(stepSummary(upgrade)).toEqual([
+      ok('mark-rollback-point'),
+      ok('site-down'),
+      ['checkout-release', 'ran', false, 'DIRTY_TREE'],
+    ]);
+    expect(upgrade.steps[2]?.result?.error?.message).toContain('VERSION');
     // Down for maintenance until the rollback runs.
     expect(existsSync(site.flag)).toBe(true);
     expect((await fetch(site.healthUrl)).status).toBe(503);
 
     const rollback = await site.host.run('rollback');
-    expect(stepSummary(rollback)).toEqual([ok('site-up-after-failure')]);
+    expect(stepSummary(rollback)).toEqual(PASSBOLT_ROLLBACK.map(ok));
     expect(existsSync(site.flag)).toBe(false);
     expect((await fetch(site.healthUrl)).status).toBe(200);
-    // Nothing else moved: HEAD on v2.0.3, the local change kept, composer and cake never ran.
+    // Nothing else moved: HEAD on v2.0.3, the local change kept, cake never migrated; composer
+    // only reinstalled the lock of the tree still checked out, while the site was down.
     expect(await git(appDir, 'describe', '--tags', '--exact-match')).toBe('v2.0.3');
     expect(readFileSync(path.join(appDir, 'VERSION'), 'utf8')).toBe('2.0.3-locally-patched\n');
-    expect(logLines(site.composerLog)).toEqual([]);
-    expect(existsSync(path.join(appDir, 'tmp/backups'))).toBe(false);
+    expect(logLines(site.composerLog)).toEqual([
+      `args=install --no-dev --no-interaction cwd=${appDir} release=2.0.3-locally-patched maintenance=on`,
+      'health=503',
+    ]);
+    // No migrate --backup ran (any cake command makes the empty tmp/backups/).
+    expect(backupsIn(appDir)).toEqual([]);
+    expect(logLines(path.join(appDir, 'tmp/migrations.applied'))).toEqual(['2.0.2.sh', '2.0.3.sh']);
   });
 
   it('refuses to go back from 2.0.3 to 2.0.2, and rollback puts the site back online', async () => {
@@ -199,15 +233,85 @@ ${shq(process.execPath)} -e 'require("http").get(process.argv[1], (r) => { conso
 
     const upgrade = await site.host.run('upgrade');
     expect(stepSummary(upgrade)).toEqual([
+      ok('mark-rollback-point'),
       ok('site-down'),
       ['checkout-release', 'ran', false, 'DOWNGRADE_REFUSED'],
     ]);
-    expect(stepSummary(await site.host.run('rollback'))).toEqual([ok('site-up-after-failure')]);
+    expect(stepSummary(await site.host.run('rollback'))).toEqual(PASSBOLT_ROLLBACK.map(ok));
     expect(existsSync(site.flag)).toBe(false);
     expect(await probeInstalled(passbolt, { appDir })).toBe('2.0.3');
     expect(await git(appDir, 'status', '--porcelain')).toBe('');
-    expect(logLines(site.composerLog)).toEqual([]);
+    // The libraries of the release still installed, reinstalled as they were; no migration.
+    expect(logLines(site.composerLog)).toEqual([
+      `args=install --no-dev --no-interaction cwd=${appDir} release=2.0.3 maintenance=on`,
+      'health=503',
+    ]);
+    // No migrate --backup ran (any cake command makes the empty tmp/backups/).
+    expect(backupsIn(appDir)).toEqual([]);
   });
+
+  it('rolls a failed migration back to 2.0.3: its tag, its libraries, a cleared cache, the site up', async () => {
+    const appDir = await repo.cloneAt('v2.0.3');
+    const site = await passboltSite(appDir, '2.1.0');
+    expect(stepSummary(await site.host.run('download'))).toEqual([ok('stage-tags')]);
+    // The fake cake's knob, read from the environment the agent runs its steps with.
+    process.env['CAKE_FAIL_MIGRATE'] = '1';
+    const upgrade = await site.host.run('upgrade').finally(() => delete process.env['CAKE_FAIL_MIGRATE']);
+    expect(stepSummary(upgrade)).toEqual([
+      ok('mark-rollback-point'),
+      ok('site-down'),
+      ok('checkout-release'),
+      ok('update-libraries'),
+      ['migrate', 'ran', false, 'STEP_FAILED'],
+    ]);
+    // Left on the new tag with its libraries, its migration not applied, the site down.
+    expect(await probeInstalled(passbolt, { appDir })).toBe('2.1.0');
+    expect(existsSync(site.flag)).toBe(true);
+    writeFileSync(path.join(appDir, 'tmp/cache/persistent/myapp_cake_core_'), 'cached by 2.1.0');
+
+    const rollback = await site.host.run('rollback');
+    expect(stepSummary(rollback)).toEqual(PASSBOLT_ROLLBACK.map(ok));
+    // The tag installed before, clean; composer ran again on it, while the site was down.
+    expect(await git(appDir, 'rev-parse', 'HEAD')).toBe(await git(appDir, 'rev-parse', 'v2.0.3^{commit}'));
+    expect(await probeInstalled(passbolt, { appDir })).toBe('2.0.3');
+    expect(readFileSync(path.join(appDir, 'VERSION'), 'utf8').trim()).toBe('2.0.3');
+    expect(await git(appDir, 'status', '--porcelain')).toBe('');
+    expect(logLines(site.composerLog)).toEqual([
+      `args=install --no-dev --no-interaction cwd=${appDir} release=2.1.0 maintenance=on`,
+      'health=503',
+      `args=install --no-dev --no-interaction cwd=${appDir} release=2.0.3 maintenance=on`,
+      'health=503',
+    ]);
+    expect(logLines(path.join(appDir, 'tmp/migrations.applied'))).toEqual(['2.0.2.sh', '2.0.3.sh']);
+    // 2.1.0's model cache is gone; the site is back, healthy.
+    expect(readdirSync(path.join(appDir, 'tmp/cache'))).toEqual([]);
+    expect(existsSync(site.flag)).toBe(false);
+    expect((await fetch(site.healthUrl)).status).toBe(200);
+  }, 60_000);
+
+  it('keeps 2.1.0 when the rollback comes after its migration ran: the code stays with the database', async () => {
+    const appDir = await repo.cloneAt('v2.0.3');
+    const site = await passboltSite(appDir, '2.1.0');
+    expect(stepSummary(await site.host.run('download'))).toEqual([ok('stage-tags')]);
+    expect((await site.host.run('upgrade')).ok).toBe(true);
+
+    // As after a failed verify: the rollback of a complete upgrade.
+    const rollback = await site.host.run('rollback');
+    expect(stepSummary(rollback)).toEqual(PASSBOLT_ROLLBACK.map(ok));
+    expect(await probeInstalled(passbolt, { appDir })).toBe('2.1.0');
+    expect(await git(appDir, 'status', '--porcelain')).toBe('');
+    expect(logLines(path.join(appDir, 'tmp/migrations.applied'))).toEqual([
+      '2.0.2.sh',
+      '2.0.3.sh',
+      '2.1.0.sh',
+    ]);
+    expect(logLines(site.composerLog).filter((l) => l.startsWith('args='))).toEqual([
+      `args=install --no-dev --no-interaction cwd=${appDir} release=2.1.0 maintenance=on`,
+      `args=install --no-dev --no-interaction cwd=${appDir} release=2.1.0 maintenance=on`,
+    ]);
+    expect(existsSync(site.flag)).toBe(false);
+    expect((await fetch(site.healthUrl)).status).toBe(200);
+  }, 60_000);
 });
 
 describe('cells recipe (signed single binary, setcap, no downgrade)', () => {

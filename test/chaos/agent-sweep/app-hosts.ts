@@ -87,7 +87,7 @@ export async function passboltHost(): Promise<SweepHost> {
         maintenance: existsSync(site.flag),
         problems,
         ranTwice: [
-          ...(composed.length > 1 ? [`update-libraries (composer x${composed.length})`] : []),
+          ...composedTwice(composed, logLines(site.checkoutLog)),
           ...(backupCount > 1 ? [`migrate (--backup x${backupCount})`] : []),
         ],
       };
@@ -97,6 +97,20 @@ export async function passboltHost(): Promise<SweepHost> {
       repo.cleanup();
     },
   };
+}
+
+/**
+ * Composer runs beyond one per checkout of their release: update-libraries run twice. The rollback
+ * checks a release out again (the previous one, or the new one when its migration ran) and
+ * reinstalls its libraries, one run per checkout; the post-checkout hook logs every checkout.
+ */
+function composedTwice(composed: readonly string[], checkouts: readonly string[]): string[] {
+  const releases = new Set(composed.map((l) => /release=(\S+)/.exec(l)?.[1] ?? ''));
+  return [...releases].flatMap((release) => {
+    const runs = composed.filter((l) => l.includes(`release=${release} `)).length;
+    const checkedOut = checkouts.filter((l) => l.startsWith(`v${release} `)).length;
+    return runs > Math.max(1, checkedOut) ? [`update-libraries (composer x${runs} on ${release})`] : [];
+  });
 }
 
 const cellsBinary = (version: string): string => `#!/bin/sh\necho "Pydio Cells v${version}"\n`;
