@@ -49,6 +49,8 @@ function bundlePath(flag: string | undefined): string {
         : [
             // Compiled, this file is dist/controller/cli/commands/; from source, controller/cli/commands/.
             path.resolve(__dirname, '../../../bundle/convoy-agent.js'),
+            // Beside the one-file CLI (dist/bundle/convoy.js).
+            path.resolve(__dirname, 'convoy-agent.js'),
             path.resolve(__dirname, '../../../dist/bundle/convoy-agent.js'),
           ];
   const found = candidates.find((c) => existsSync(c));

@@ -46,6 +46,8 @@ export function recipesDir(env: NodeJS.ProcessEnv = process.env): string {
   // From source this file is controller/cli/commands/; from the build, dist/controller/cli/commands/.
   const candidates = [
     path.resolve(__dirname, '../../..', 'recipes'),
+    // The one-file CLI (dist/bundle/convoy.js).
+    path.resolve(__dirname, '../..', 'recipes'),
     path.resolve(__dirname, '../../../..', 'recipes'),
   ];
   return candidates.find((dir) => existsSync(dir)) ?? candidates[0] ?? 'recipes';
