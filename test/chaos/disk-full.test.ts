@@ -25,7 +25,7 @@ import type { AptStep } from '../../shared/recipe/types';
 import { stepContext } from '../helpers/step-context';
 import { waitFor } from '../helpers/wait';
 import { publishBmCore } from './net-disk/namespaced-fleet';
-import { hostStatus, rolloutEvents, startRollout, waitForRollout, FINISHED } from './net-disk/rollout-probe';
+import { hostStatus, rolloutEvents, startRollout, waitForRollout, FINISHED } from '../helpers/rollout-probe';
 import { filesBelow, mountSmallTmpfs, unmountAll } from './net-disk/tmpfs';
 
 jest.setTimeout(180_000);

@@ -32,7 +32,7 @@ import {
   startRollout,
   waitForRollout,
   type RolloutDoc,
-} from './net-disk/rollout-probe';
+} from '../helpers/rollout-probe';
 import { startSlowProxy, type SlowProxy } from './net-disk/slow-proxy';
 
 jest.setTimeout(300_000);

@@ -16,6 +16,7 @@ import {
   type Netns,
   type NetnsHost,
 } from '../../scripts/fixtures/netns';
+import { rolloutStatus, waitForRollout, type EventDoc } from '../helpers/rollout-probe';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(180_000);
@@ -32,34 +33,9 @@ const WARPED_CLOCK = ['--clock-start', '2026-12-01T01:59:00+01:00', '--clock-war
 /** States a rollout stops in: finished, or waiting for an operator. */
 const FINISHED = ['succeeded', 'held', 'halted', 'failed', 'aborted', 'rolled-back'];
 
-interface RolloutHostDoc {
-  hostId: string;
-  hostname: string;
-  batch: number;
-  state: string;
-  phase: string | null;
-  unknown: boolean;
-  reason: string;
-  startedAt: number | null;
-}
-
-interface RolloutDoc {
-  id: string;
-  state: string;
-  reason: string;
-  paused: boolean;
-  hosts: RolloutHostDoc[];
-}
-
 interface HostStatus {
   id: string;
   online: boolean;
-}
-
-interface EventDoc {
-  id: number;
-  kind: string;
-  hostId: string | null;
 }
 
 function spawnerIn(netns: Netns, ns: NetnsHost): Spawner {
@@ -105,33 +81,6 @@ async function teardown(built: NamespacedFleet | undefined): Promise<void> {
 function need(built: NamespacedFleet | undefined): NamespacedFleet {
   if (built === undefined) throw new Error('the namespaced fleet was not built (see beforeAll)');
   return built;
-}
-
-function rolloutStatus(fleet: BlueMindFleet, id: string): Promise<RolloutDoc> {
-  return fleet.cliJson<RolloutDoc>('rollout', 'status', id);
-}
-
-async function waitForRollout(
-  fleet: BlueMindFleet,
-  id: string,
-  what: string,
-  done: (doc: RolloutDoc) => boolean,
-  timeoutMs = 60_000,
-): Promise<RolloutDoc> {
-  let last: RolloutDoc | undefined;
-  try {
-    return await waitFor(
-      what,
-      async () => {
-        last = await rolloutStatus(fleet, id);
-        return done(last) ? last : undefined;
-      },
-      timeoutMs,
-      200,
-    );
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\nlast status: ${JSON.stringify(last)}\n${fleet.dump()}`);
-  }
 }
 
 /** `rollout start` refuses while a host is offline: start once all three are (a loaded machine may drop one). */

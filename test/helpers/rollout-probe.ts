@@ -1,15 +1,15 @@
 /**
- * What the partition and disk-full cases read to judge a rollout, all from files and the CLI
+ * What the rollout tests on BlueMind fleets (netns, partition, disk full) read to judge a rollout, all from files and the CLI
  * (never by dialing a namespace): `rollout status --json`, `convoy status`, events, the store's
  * phase runs, an agent's phase journal, a host's dpkg log.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { PHASE_JOURNAL_FILE } from '../../../agent/phase/journal';
-import { PHASE_STATE_DIR } from '../../../agent/phase/summary';
-import type { BlueMindFleet, FleetHost } from '../../../scripts/fixtures/bluemind-fleet';
-import { queryStore } from '../../helpers/store-query';
-import { waitFor } from '../../helpers/wait';
+import { PHASE_JOURNAL_FILE } from '../../agent/phase/journal';
+import { PHASE_STATE_DIR } from '../../agent/phase/summary';
+import type { BlueMindFleet, FleetHost } from '../../scripts/fixtures/bluemind-fleet';
+import { queryStore } from './store-query';
+import { waitFor } from './wait';
 
 /** States a rollout stops in: finished, or waiting for an operator. */
 export const FINISHED = ['succeeded', 'held', 'halted', 'failed', 'aborted', 'rolled-back'];
@@ -22,6 +22,7 @@ export interface RolloutHostDoc {
   phase: string | null;
   unknown: boolean;
   reason: string;
+  startedAt: number | null;
   installed: string;
   staged: string;
 }
@@ -30,6 +31,7 @@ export interface RolloutDoc {
   id: string;
   state: string;
   reason: string;
+  paused: boolean;
   finalize: { state: string | null; host: string | null };
   hosts: RolloutHostDoc[];
 }
