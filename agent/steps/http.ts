@@ -84,6 +84,9 @@ async function checkUntilHealthy(
   const deadline = performance.now() + step.timeoutMs;
   let attempts = 0;
   let reason = 'no attempt finished';
+  // What the application last said, kept when a later attempt gets no answer at all: an attempt
+  // cut short by the deadline would otherwise hide the "status 500" that explains the failure.
+  let lastAnswer: string | undefined;
   let lastBody = '';
   for (;;) {
     ctx.signal.throwIfAborted();
@@ -102,6 +105,7 @@ async function checkUntilHealthy(
       const problem = judgeReply(step, reply);
       if (problem === null) return { outputTail: lastBody, data: { status: reply.status, attempts } };
       reason = problem;
+      lastAnswer = problem;
     } catch (err) {
       if (!(err instanceof ConvoyError)) throw err;
       reason = err.message;
@@ -109,7 +113,8 @@ async function checkUntilHealthy(
     if (performance.now() + step.backoffMs >= deadline) break;
     await sleep(step.backoffMs, undefined, { signal: ctx.signal });
   }
-  const message = `${showUrl(step.url)} was not healthy after ${attempts} attempt(s) in ${step.timeoutMs} ms: ${reason}`;
+  const why = lastAnswer === undefined || lastAnswer === reason ? reason : `${reason}; last answer: ${lastAnswer}`;
+  const message = `${showUrl(step.url)} was not healthy after ${attempts} attempt(s) in ${step.timeoutMs} ms: ${why}`;
   throw new StepFailure('HEALTH_CHECK_FAILED', message, { outputTail: lastBody });
 }
 

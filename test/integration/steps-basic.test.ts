@@ -268,6 +268,28 @@ describe('http step', () => {
     }
   });
 
+  it('check that ends on an unanswered attempt still names what the application last said', async () => {
+    let calls = 0;
+    const server = await startServer((_req, res) => {
+      calls += 1;
+      if (calls === 1) sendJson(res, 500, { error: 'boom' });
+      // Later attempts never get an answer: the application hangs.
+    });
+    try {
+      const result = await httpExecutor.run(
+        httpStep(`${server.origin}/health`, { timeoutMs: 400 }),
+        stepContext(),
+      );
+      expect(result.error?.code).toBe('HEALTH_CHECK_FAILED');
+      expect(result.error?.message).toMatch(
+        /was not healthy after 2 attempt\(s\) in 400 ms: 127\.0\.0\.1:\d+ did not answer within \d+ ms; last answer: status 500$/,
+      );
+      expect(server.seen).toHaveLength(2);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('check fails when the JSON field does not match', async () => {
     const server = await startServer((_req, res) => sendJson(res, 200, { version: '1.9.0' }));
     try {
