@@ -114,6 +114,9 @@ async function restartController(failpoint = ''): Promise<void> {
 /** A running controller without a failpoint, every agent online. */
 async function healthyController(): Promise<void> {
   if (armed !== '' || exited()) await restartController();
+  // A test that ends right after restarting the controller (failpoint rollout.succeeded) leaves
+  // agents still reconnecting: a start then would be refused with HOST_OFFLINE.
+  else await fleet.waitOnline(fleet.hosts.length, 30_000);
 }
 
 function exited(): boolean {
