@@ -11,6 +11,7 @@ import type { KeyPair } from '../shared/ed25519';
 import { ConvoyError, type ErrorCode } from '../shared/errors';
 import { keyIdOf, signChallenge } from '../shared/keys';
 import type { Logger } from '../shared/logger';
+import { StallLedger } from '../shared/stall-ledger';
 import { decodeControllerMessage, encodeAgentMessage } from '../proto/stream-codec';
 import type { OutgoingAgentMessage, WireControllerMessage, WireSignedEnvelope } from '../proto/wire';
 import { reconnectDelayMs } from './backoff';
@@ -183,9 +184,14 @@ export class Agent {
     this.lastAckMs = this.now();
     const every = Math.max(100, intervalMs || 10_000);
     clearInterval(this.heartbeatTimer);
+    // Our own stalls (a loaded host, SIGSTOP) are not the controller's silence: its acks are still
+    // unread in the socket when the overdue timer fires.
+    const stalls = new StallLedger(every, every * 3, this.now());
     this.heartbeatTimer = setInterval(() => {
-      if (this.now() - this.lastAckMs > every * 3) {
-        this.deps.log.warn('controller silent; reconnecting', { silentMs: this.now() - this.lastAckMs });
+      const now = this.now();
+      stalls.tick(now);
+      if (stalls.silenceOf(this.lastAckMs, now) > every * 3) {
+        this.deps.log.warn('controller silent; reconnecting', { silentMs: now - this.lastAckMs });
         stream.cancel();
         // The connection under a silent stream is likely half-open (a DROP, a dead NAT entry): a
         // new stream on it would wait out keepalive (40 s). A new channel dials afresh.

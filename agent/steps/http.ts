@@ -113,7 +113,8 @@ async function checkUntilHealthy(
     if (performance.now() + step.backoffMs >= deadline) break;
     await sleep(step.backoffMs, undefined, { signal: ctx.signal });
   }
-  const why = lastAnswer === undefined || lastAnswer === reason ? reason : `${reason}; last answer: ${lastAnswer}`;
+  const why =
+    lastAnswer === undefined || lastAnswer === reason ? reason : `${reason}; last answer: ${lastAnswer}`;
   const message = `${showUrl(step.url)} was not healthy after ${attempts} attempt(s) in ${step.timeoutMs} ms: ${why}`;
   throw new StepFailure('HEALTH_CHECK_FAILED', message, { outputTail: lastBody });
 }

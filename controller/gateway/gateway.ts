@@ -10,6 +10,7 @@ import { ConvoyError, type ErrorCode } from '../../shared/errors';
 import { verifyChallenge } from '../../shared/keys';
 import type { Logger } from '../../shared/logger';
 import type { WireAgentMessage } from '../../proto/wire';
+import { StallLedger } from '../../shared/stall-ledger';
 import type { ControllerKey } from '../signing-key';
 import type { HostFactsRecord, HostRecord, Store } from '../store/store';
 import { factsFromWire } from './facts';
@@ -42,6 +43,7 @@ export interface DispatchResult {
 export class AgentGateway {
   private readonly sessions = new Map<string, AgentSession>();
   private readonly watchdog: NodeJS.Timeout;
+  private readonly stalls: StallLedger;
 
   constructor(
     private readonly store: Store,
@@ -51,6 +53,7 @@ export class AgentGateway {
     private readonly now: () => number = Date.now,
   ) {
     const tick = Math.max(100, Math.min(options.heartbeatIntervalMs, options.heartbeatTimeoutMs / 3));
+    this.stalls = new StallLedger(tick, options.heartbeatTimeoutMs, this.now());
     this.watchdog = setInterval(() => void this.sweep(), tick);
     this.watchdog.unref();
   }
@@ -273,12 +276,21 @@ export class AgentGateway {
   }
 
   private async sweep(): Promise<void> {
-    const deadline = this.now() - this.options.heartbeatTimeoutMs;
+    const now = this.now();
+    const stalled = this.stalls.tick(now);
+    if (stalled >= STALL_WORTH_LOGGING_MS) {
+      this.log.warn('controller was stalled; not counted against agents', { stalledMs: Math.round(stalled) });
+    }
     for (const session of [...this.sessions.values()]) {
-      if (session.lastSeenMs < deadline) this.drop(session, 'heartbeats missed');
+      if (this.stalls.silenceOf(session.lastSeenMs, now) > this.options.heartbeatTimeoutMs) {
+        this.drop(session, 'heartbeats missed');
+      }
     }
   }
 }
+
+/** Shorter stalls are ordinary on a busy machine; longer ones explain a burst of slow answers. */
+const STALL_WORTH_LOGGING_MS = 1000;
 
 /** Ends a stream with a status whose details start with our error code. */
 function refuse(stream: AgentStream, code: ErrorCode, message: string): void {

@@ -4,6 +4,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { TestFleet } from '../helpers/fleet';
 import { queryStore } from '../helpers/store-query';
 import { waitFor } from '../helpers/wait';
@@ -148,7 +149,32 @@ describe('fleet of three agents', () => {
     } finally {
       process.kill(frozen?.pid ?? -1, 'SIGCONT');
     }
+    const thawedAt = frozen?.stderr.length ?? 0;
     await fleet.waitHost(ids[2] ?? '', true);
+    // The agent was the one stopped: its overdue timer must not blame the controller for the acks
+    // still waiting in its socket (it reconnects because the controller closed the stream).
+    expect(frozen?.stderr.slice(thawedAt)).not.toContain('controller silent');
+  });
+
+  it('keeps every agent through a stall of its own longer than the heartbeat timeout', async () => {
+    const controller = fleet.controller;
+    if (controller === undefined) throw new Error('no controller');
+    const since = controller.stderr.length;
+    process.kill(controller.pid, 'SIGSTOP');
+    try {
+      await sleep(3000); // twice the 1.5 s heartbeat timeout
+    } finally {
+      process.kill(controller.pid, 'SIGCONT');
+    }
+    await waitFor('the controller to notice its stall', () =>
+      controller.stderr.slice(since).includes('controller was stalled; not counted against agents'),
+    );
+    await fleet.waitOnline(3);
+    const log = controller.stderr.slice(since);
+    // Before the fix every session was dropped the moment the stopped process ran again: the sweep
+    // timer fired before the queued heartbeats were read.
+    expect(log).not.toContain('heartbeats missed');
+    expect(log).toMatch(/"stalledMs":(2\d{3}|3\d{3})/);
   });
 
   it('keeps its state files private', () => {
