@@ -35,6 +35,9 @@ describe('parseDuration', () => {
     ['an upper-case unit', '1H'],
     ['a long unit name', '1hour'],
     ['weeks', '1w'],
+    ['a repeated unit', '1h1h'],
+    ['units smallest first', '30m1h'],
+    ['ms before s', '500ms1s'],
     ['a total beyond the safe integer range', '9999999999999999999d'],
   ])('returns null for %s', (_name, text) => {
     expect(parseDuration(text)).toBeNull();

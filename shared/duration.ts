@@ -1,4 +1,4 @@
-/** Durations as operators write them: `500ms`, `30s`, `15m`, `1h`, `2d`, or combined (`1h30m`). */
+/** Durations as operators write them: `500ms`, `30s`, `15m`, `1h`, `2d`, or combined, largest unit first (`1h30m`). */
 
 const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const PART = /(\d+)(ms|s|m|h|d)/gy;
@@ -10,8 +10,14 @@ export function parseDuration(text: string): number | null {
   let total = 0;
   PART.lastIndex = 0;
   let consumed = 0;
+  // Each unit at most once, largest first (`1h30m`): `1h1h` or `30m1h` is more likely a typo
+  // than a duration, and a typo in a maintenance window should be refused, not summed.
+  let previousUnitMs = Number.POSITIVE_INFINITY;
   for (let m = PART.exec(trimmed); m !== null; m = PART.exec(trimmed)) {
-    total += Number(m[1]) * (UNIT_MS[m[2] ?? ''] ?? Number.NaN);
+    const unitMs = UNIT_MS[m[2] ?? ''] ?? Number.NaN;
+    if (!(unitMs < previousUnitMs)) return null;
+    previousUnitMs = unitMs;
+    total += Number(m[1]) * unitMs;
     consumed = PART.lastIndex;
   }
   if (consumed !== trimmed.length || !Number.isSafeInteger(total) || total <= 0) return null;
