@@ -10,7 +10,7 @@
  * filled the disk meanwhile), removes the partial downloads and reports DISK_FULL, never a
  * generic STEP_FAILED.
  */
-import { readdir, rm, statfs } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { AptStep } from '../../shared/recipe/types';
 import { runArgv } from './exec';
@@ -52,18 +52,6 @@ export async function archiveCacheDir(ctx: StepContext, step: AptStep): Promise<
   return m[1];
 }
 
-/** DISK_FULL before any byte is fetched when `needBytes` does not fit in the cache's free space. */
-export async function preflightFreeSpace(dir: string, needBytes: number): Promise<void> {
-  const fs = await statfs(dir);
-  const free = fs.bavail * fs.bsize;
-  if (needBytes <= free) return;
-  throw new StepFailure(
-    'DISK_FULL',
-    `not enough free space in ${dir} to stage the packages: ${showBytes(needBytes)} to download, ` +
-      `${showBytes(free)} free; nothing was downloaded`,
-  );
-}
-
 /**
  * After a download that ran out of space: removes what apt left in `partial/` (incomplete files
  * only; complete .debs staged earlier stay) and returns the DISK_FULL failure to throw.
@@ -79,10 +67,4 @@ export async function diskFullAfterDownload(dir: string, failure: StepFailure): 
     failure.detail,
     { cause: failure },
   );
-}
-
-function showBytes(bytes: number): string {
-  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
-  if (bytes >= 1e3) return `${(bytes / 1e3).toFixed(1)} kB`;
-  return `${bytes} B`;
 }

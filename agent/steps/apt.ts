@@ -23,14 +23,9 @@
  * Output is parsed, so children run with LC_ALL=C.UTF-8.
  */
 import type { AptStep } from '../../shared/recipe/types';
-import {
-  archiveCacheDir,
-  DISK_FULL_OUTPUT,
-  diskFullAfterDownload,
-  parseNeedToGet,
-  preflightFreeSpace,
-} from './apt-space';
+import { archiveCacheDir, DISK_FULL_OUTPUT, diskFullAfterDownload, parseNeedToGet } from './apt-space';
 import { runArgv, type RunArgvResult } from './exec';
+import { preflightFreeSpace } from './free-space';
 import { settleStep, StepFailure, type StepSuccess } from './outcome';
 import type { StepContext, StepExecutor } from './step';
 
@@ -132,7 +127,7 @@ async function downloadOnly(ctx: StepContext, step: AptStep): Promise<RunArgvRes
     PLAN_STDOUT_BYTES,
   );
   const need = parseNeedToGet(simulated.stdout);
-  if (need !== undefined) await preflightFreeSpace(cache, need);
+  if (need !== undefined) await preflightFreeSpace(cache, need, 'the packages');
   try {
     return await runApt(ctx, step, aptArgv(step));
   } catch (err) {

@@ -5,6 +5,9 @@
  * `sha256Url` is given) and the detached Ed25519 signature from `signatureUrl`, checked against
  * every pinned release key, are verified over the exact bytes on disk; only then is the partial
  * file renamed to its name. On any failure nothing stays in staging, not even an older copy.
+ * A declared length that does not fit the staging file system's free space is DISK_FULL before the
+ * body is read; a disk that fills during the download is DISK_FULL too (not retryable), never an
+ * "unavailable" artifact.
  *
  * Signature files: 64 raw bytes, or the same as hex or base64 text. Checksum files: `sha256sum`
  * format (the first word is the hex digest). A missing signature (404/410) is a rejection, not an
@@ -22,7 +25,8 @@ import { ConvoyError } from '../../shared/errors';
 import type { ArtifactStep } from '../../shared/recipe/types';
 import { fsyncDir, type FileDigest } from './files';
 import { openResponse, sendRequest, showUrl } from './http-client';
-import { settleStep, type StepSuccess } from './outcome';
+import { preflightFreeSpace, isDiskFullError } from './free-space';
+import { settleStep, StepFailure, type StepSuccess } from './outcome';
 import type { StepContext, StepExecutor } from './step';
 
 export interface ArtifactExecutorOptions {
@@ -40,7 +44,8 @@ export function createArtifactExecutor(options: ArtifactExecutorOptions = {}): S
   return {
     type: 'artifact',
     contract: {
-      checks: 'name grammar, byte cap, stall bound, sha256 and an Ed25519 signature by a pinned release key',
+      checks:
+        'name grammar, byte cap, free space for a declared length (else DISK_FULL; a disk that fills mid-download is DISK_FULL too), stall bound, sha256 and an Ed25519 signature by a pinned release key',
       changes: 'only STATE/staging/<name>, and only after every check passed',
       idempotent: true,
       interrupted: 'redo',
@@ -113,9 +118,16 @@ async function download(
   }
   const tooLarge = (): ConvoyError =>
     new ConvoyError('ARTIFACT_TOO_LARGE', `${step.name} is larger than its cap of ${step.maxBytes} bytes`);
-  if (Number(res.headers['content-length'] ?? 0) > step.maxBytes) {
+  const declared = Number(res.headers['content-length'] ?? 0);
+  if (declared > step.maxBytes) {
     res.destroy();
     throw tooLarge();
+  }
+  if (declared > 0) {
+    await preflightFreeSpace(path.dirname(partial), declared, step.name).catch((err: unknown) => {
+      res.destroy();
+      throw err;
+    });
   }
   const hash = createHash('sha256');
   let bytes = 0;
@@ -130,7 +142,16 @@ async function download(
   try {
     await pipeline(res, cap, createWriteStream(partial, { flags: 'wx', mode: 0o600 }));
   } catch (err) {
-    throw err instanceof ConvoyError ? err : explain(err);
+    if (err instanceof ConvoyError) throw err;
+    // Before explain(): a full disk is ours, not the server's, and retrying will not help.
+    if (isDiskFullError(err)) {
+      throw new StepFailure(
+        'DISK_FULL',
+        `the disk holding ${path.dirname(partial)} filled up while staging ${step.name} ` +
+          `after ${bytes} bytes; the partial file was removed`,
+      );
+    }
+    throw explain(err);
   }
   const handle = await open(partial, 'r+');
   try {

@@ -26,7 +26,7 @@ import { stepContext } from '../helpers/step-context';
 import { waitFor } from '../helpers/wait';
 import { publishBmCore } from './net-disk/namespaced-fleet';
 import { hostStatus, rolloutEvents, startRollout, waitForRollout, FINISHED } from '../helpers/rollout-probe';
-import { filesBelow, mountSmallTmpfs, unmountAll } from './net-disk/tmpfs';
+import { filesBelow, mountSmallTmpfs, unmountAll } from '../helpers/tmpfs';
 
 jest.setTimeout(180_000);
 

@@ -4,7 +4,15 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { artifactExecutor, createArtifactExecutor } from '../../agent/steps/artifact';
 import { binaryReplaceExecutor } from '../../agent/steps/binary-replace';
@@ -12,6 +20,7 @@ import type { StepContext, StepResult } from '../../agent/steps/step';
 import { generateKeyPair, signDetached } from '../../shared/ed25519';
 import type { ArtifactStep, BinaryReplaceStep } from '../../shared/recipe/types';
 import { tempDir } from '../helpers/processes';
+import { filesBelow, mountSmallTmpfs, unmountAll } from '../helpers/tmpfs';
 import { stepBase, stepContext } from '../helpers/step-context';
 import { waitFor } from '../helpers/wait';
 import { startServer, type TestServer } from './steps-http';
@@ -43,6 +52,7 @@ function routes(): Map<string, Buffer | string | number> {
     ['/wrongkey/app', V2],
     ['/wrongkey/app.sig', sign(V2, otherKey)],
     ['/big/app', Buffer.alloc(4096, 7)],
+    ['/huge/app', Buffer.alloc(512 * 1024, 9)],
   ]);
 }
 
@@ -64,6 +74,13 @@ beforeAll(async () => {
       pump();
       return;
     }
+    if (req.url === '/chunked/app') {
+      // No content-length: the agent learns the size only as the bytes arrive.
+      res.writeHead(200);
+      for (let i = 0; i < 8; i++) res.write(Buffer.alloc(64 * 1024, 0x42));
+      res.end();
+      return;
+    }
     if (req.url === '/stall') {
       res.writeHead(200);
       res.write('partial body');
@@ -75,7 +92,7 @@ beforeAll(async () => {
       res.end();
       return;
     }
-    res.writeHead(200);
+    res.writeHead(200, { 'content-length': String(body.length) });
     res.end(body);
   });
 });
@@ -159,6 +176,38 @@ describe('artifact step', () => {
     const result = await artifactExecutor.run(artifactStep('big', { maxBytes: 1000 }), ctx);
     expect(result.error?.code).toBe('ARTIFACT_TOO_LARGE');
     expect(stagingOf(ctx)).toEqual([]);
+  });
+
+  describe('on a full disk (a 128 KiB tmpfs over staging)', () => {
+    afterEach(() => unmountAll());
+
+    async function smallStaging(): Promise<StepContext> {
+      const ctx = trustingContext();
+      const staging = path.join(ctx.stateDir, 'staging');
+      mkdirSync(staging, { mode: 0o700 });
+      await mountSmallTmpfs(staging, '128k');
+      return ctx;
+    }
+
+    it('refuses a declared length that does not fit before writing a byte: DISK_FULL', async () => {
+      const ctx = await smallStaging();
+      const result = await artifactExecutor.run(artifactStep('huge'), ctx);
+      expect(result.error?.code).toBe('DISK_FULL');
+      expect(result.error?.message).toMatch(
+        /^not enough free space in \S+staging to stage app: 524\.3 kB to download, \d+(\.\d)? kB free; nothing was downloaded$/,
+      );
+      expect(filesBelow(path.join(ctx.stateDir, 'staging'))).toEqual([]);
+    });
+
+    it('reports a disk that fills during a download of unknown length as DISK_FULL and removes the partial file', async () => {
+      const ctx = await smallStaging();
+      const result = await artifactExecutor.run(artifactStep('chunked'), ctx);
+      expect(result.error?.code).toBe('DISK_FULL');
+      expect(result.error?.message).toMatch(
+        /filled up while staging app after \d+ bytes; the partial file was removed$/,
+      );
+      expect(filesBelow(path.join(ctx.stateDir, 'staging'))).toEqual([]);
+    });
   });
 
   it('gives up on a server that stalls mid-body', async () => {

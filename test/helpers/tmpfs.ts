@@ -1,5 +1,5 @@
 /**
- * A small tmpfs mounted over a directory (a host's apt archive cache), to fill a disk on purpose.
+ * A small tmpfs mounted over a directory (an apt archive cache, an artifact staging directory), to fill a disk on purpose.
  * Every mount is remembered and `unmountAll` (afterAll) removes them even when a case failed;
  * a lazy unmount still succeeds while an agent holds a file open in it.
  */
