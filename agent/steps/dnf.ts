@@ -4,7 +4,8 @@
  *
  *   makecache     `yum makecache`: fresh metadata; new versions show only after it (or --refresh)
  *   listUpdates   `yum list updates PKGS`: exit 1 with "No matching Packages" means none, not an error
- *   downloadOnly  `yum --downloadonly upgrade -y PKGS`: RPMs into the cache (needs keepcache)
+ *   downloadOnly  `yum --downloadonly upgrade -y PKGS`: RPMs into the cache (needs keepcache); a disk
+ *                 that fills during it is DISK_FULL (no preflight: dnf prints the size only as it starts)
  *   upgrade       `yum -C upgrade -y PKGS`: from the cache only, so the repository may be gone and
  *                 expired metadata is used as is; a missing RPM is STAGED_CACHE_INCOMPLETE
  *
@@ -34,7 +35,7 @@ export const dnfExecutor: StepExecutor<DnfStep> = {
   contract: {
     checks:
       'makecache: metadata downloads; listUpdates: reports the newer versions (none is not an error); ' +
-      'downloadOnly: the RPMs of the upgrade are in the cache; upgrade: runs from the cache only (-C), ' +
+      'downloadOnly: the RPMs of the upgrade are in the cache (a disk that fills: DISK_FULL); upgrade: runs from the cache only (-C), ' +
       'STAGED_CACHE_INCOMPLETE when an RPM or the metadata was not staged',
     changes:
       'makecache: repository metadata; listUpdates: nothing; downloadOnly: the package cache only; ' +
@@ -48,13 +49,12 @@ export const dnfExecutor: StepExecutor<DnfStep> = {
   run: (step, ctx) =>
     settleStep(ctx, async () => {
       switch (step.action) {
-        case 'makecache':
-        case 'downloadOnly': {
+        case 'makecache': {
           const ran = await runArgv(ctx, { argv: dnfArgv(step), env: DNF_ENV, timeoutMs: step.timeoutMs });
-          const staged =
-            step.action === 'downloadOnly' ? packagesResult(parseTransaction(ran.outputTail)) : {};
-          return { outputTail: ran.outputTail, exitCode: ran.exitCode, ...staged };
+          return { outputTail: ran.outputTail, exitCode: ran.exitCode };
         }
+        case 'downloadOnly':
+          return downloadOnly(ctx, step);
         case 'listUpdates':
           return listUpdates(ctx, step);
         case 'upgrade':
@@ -101,6 +101,32 @@ async function listUpdates(ctx: StepContext, step: DnfStep): Promise<StepSuccess
     exitCode: ran.exitCode,
     ...packagesResult(parseListUpdates(ran.stdout)),
   };
+}
+
+/**
+ * A write that failed in the middle of the download: librepo's curl reports error 23 ("Failed
+ * writing received data to disk") when the cache's file system is full, and Python code
+ * `[Errno 28] No space left on device`. dnf deletes the partial RPM itself (verified on a 64 KiB
+ * tmpfs over the repository's packages/ directory).
+ */
+const DISK_FULL_OUTPUT = /Curl error \(23\)|No space left on device/;
+
+async function downloadOnly(ctx: StepContext, step: DnfStep): Promise<StepSuccess> {
+  try {
+    const ran = await runArgv(ctx, { argv: dnfArgv(step), env: DNF_ENV, timeoutMs: step.timeoutMs });
+    return {
+      outputTail: ran.outputTail,
+      exitCode: ran.exitCode,
+      ...packagesResult(parseTransaction(ran.outputTail)),
+    };
+  } catch (err) {
+    if (!(err instanceof StepFailure) || !DISK_FULL_OUTPUT.test(err.detail.outputTail ?? '')) throw err;
+    const size = /Total download size: ([\d.]+ [kMG]?)/.exec(err.detail.outputTail ?? '')?.[1];
+    const message =
+      `the disk holding ${step.command}'s package cache filled up during the download` +
+      `${size === undefined ? '' : ` of ${size.trim()}B`}; ${step.command} removed the partial file and nothing was staged`;
+    throw new StepFailure('DISK_FULL', message, err.detail, { cause: err });
+  }
 }
 
 // "Some packages have invalid cache, but cannot be downloaded due to "--cacheonly" option", and

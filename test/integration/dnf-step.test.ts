@@ -3,11 +3,13 @@
  * `yum` through a test-only wrapper on PATH, against a real HTTP repository. Asserts on the
  * installroot's rpm database and dnf's package cache.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { dnfExecutor } from '../../agent/steps/dnf';
 import type { DnfStep } from '../../shared/recipe/types';
 import { createDnfHost, type DnfHost } from '../fixtures/dnf-host';
 import { stepBase, stepContext } from '../helpers/step-context';
+import { filesBelow, mountSmallTmpfs, unmountAll } from '../helpers/tmpfs';
 
 jest.setTimeout(30_000);
 
@@ -126,6 +128,46 @@ describe('dnf step on a host whose repository never answered', () => {
       expect(result.error?.message).toMatch(/^yum list updates failed: /);
     } finally {
       await fresh.cleanup();
+    }
+  });
+});
+
+describe('dnf step on a host whose package cache is full', () => {
+  const download: DnfStep = {
+    ...stepBase('dnf-download'),
+    type: 'dnf',
+    action: 'downloadOnly',
+    packages: KCM,
+    command: 'yum',
+  };
+
+  it('reports DISK_FULL when the cache fills during the download, and stages nothing', async () => {
+    const host = await createDnfHost();
+    const ctx = stepContext({ env: host.env });
+    try {
+      await host.publish('kcm-guacd', '2.0.0');
+      await host.install(['kcm-guacd']);
+      await host.publish('kcm-guacd', '2.1.0', 300_000);
+      expect(await dnfExecutor.run({ ...download, action: 'makecache' }, ctx)).toMatchObject({ ok: true });
+      // A 64 KiB file system where this repository's RPMs go (dnf names the directory after the repo).
+      const cache = path.join(host.root, 'var/cache/dnf');
+      const repoDir = readdirSync(cache).find((d) => d.startsWith('kcm-'));
+      if (repoDir === undefined) throw new Error(`no kcm-* cache directory in ${cache}`);
+      const packages = path.join(cache, repoDir, 'packages');
+      mkdirSync(packages, { recursive: true });
+      await mountSmallTmpfs(packages, '64k');
+
+      const result = await dnfExecutor.run(download, ctx);
+      expect(result.error?.code).toBe('DISK_FULL');
+      expect(result.error?.message).toMatch(
+        /^the disk holding yum's package cache filled up during the download of \d+ kB; yum removed the partial file and nothing was staged$/,
+      );
+      expect(filesBelow(packages)).toEqual([]);
+      expect(await host.installedVersion('kcm-guacd')).toBe('2.0.0');
+    } finally {
+      ctx.cleanup();
+      await unmountAll();
+      await host.cleanup();
     }
   });
 });
