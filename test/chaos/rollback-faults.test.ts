@@ -133,5 +133,9 @@ describe('the rollback itself failing', () => {
     expect({ code: watched.code, out: watched.stdout }).toMatchObject({ code: 3 });
     expect(watched.stdout).toContain('rollback-failed');
     await abort(run.id);
+    // Aborted, yet the canary is still broken: watch keeps saying an operator is needed.
+    const afterAbort = await chaos.fleet.cli('rollout', 'watch', run.id);
+    expect({ code: afterAbort.code, state: afterAbort.stdout }).toMatchObject({ code: 3 });
+    expect(afterAbort.stdout).toMatch(/aborted[\s\S]*rollback-failed/);
   });
 });

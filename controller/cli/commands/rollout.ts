@@ -30,7 +30,7 @@ interface RolloutFlags extends CommonFlags {
 }
 
 /** The rollout document the controller answers with (docs/rollouts.md). */
-interface RolloutDoc {
+export interface RolloutDoc {
   id: string;
   deployment: string;
   state: string;
@@ -69,6 +69,16 @@ interface RolloutDoc {
 
 const FINISHED = ['succeeded', 'aborted', 'rolled-back', 'failed'];
 const NEEDS_OPERATOR = ['held', 'halted'];
+
+/**
+ * 0 succeeded, 3 someone must act, 1 otherwise. A rollout that ended (aborted, failed) with a host
+ * whose rollback failed still needs an operator on that host: a script must not take 1 for "done".
+ */
+export function watchExitCode(r: Pick<RolloutDoc, 'state' | 'hosts'>): number {
+  if (NEEDS_OPERATOR.includes(r.state) || r.hosts.some((h) => h.state === 'rollback-failed'))
+    return EXIT_NEEDS_OPERATOR;
+  return r.state === 'succeeded' ? 0 : EXIT_FAILURE;
+}
 
 export function registerRollout(program: Command): void {
   withConnectionOptions(program.command('apply'))
@@ -451,8 +461,7 @@ async function watch(client: OperatorClient, id: string, flags: RolloutFlags): P
       if (tty) process.stdout.write('\n');
       if (flags.json === true) printJson(r);
       else printRollout(r);
-      if (r.state !== 'succeeded')
-        process.exitCode = NEEDS_OPERATOR.includes(r.state) ? EXIT_NEEDS_OPERATOR : EXIT_FAILURE;
+      process.exitCode = watchExitCode(r);
       return;
     }
     await new Promise((resolve) => setTimeout(resolve, interval));
