@@ -69,7 +69,8 @@ export class Agent {
   private online = false;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
-  private lastAckMs = 0;
+  /** Monotonic (performance.now) time of the last ack: a stepped wall clock is not silence. */
+  private lastAckMono = 0;
   /** Controller clock minus ours, as the last handshake showed it (see `reply`). */
   private controllerOffsetMs = 0;
   private work: Promise<void> = Promise.resolve();
@@ -148,11 +149,8 @@ export class Agent {
   private onMessage(stream: Stream, msg: WireControllerMessage): void {
     switch (msg.body) {
       case 'challenge': {
-        const skew = msg.challenge.controllerTimeMs - this.now();
-        if (Math.abs(skew) > this.config.clockSkewMs)
-          this.deps.log.warn('clock differs from the controller', { skewMs: skew });
-        // 0 is what a challenge without the field decodes to: no clock to follow then.
-        this.controllerOffsetMs = msg.challenge.controllerTimeMs > 0 ? skew : 0;
+        this.controllerOffsetMs = 0;
+        this.followControllerClock(msg.challenge.controllerTimeMs, true);
         stream.write({
           challengeResponse: {
             signature: signChallenge(msg.challenge.nonce, this.config.hostId, this.key.secretKey),
@@ -163,7 +161,8 @@ export class Agent {
       case 'welcome':
         return this.onWelcome(stream, msg.welcome.heartbeatIntervalMs);
       case 'heartbeatAck':
-        this.lastAckMs = this.now();
+        this.lastAckMono = performance.now();
+        this.followControllerClock(msg.heartbeatAck.controllerTimeMs, false);
         return;
       case 'envelope': {
         // Commands run one at a time, in arrival order.
@@ -178,20 +177,40 @@ export class Agent {
     }
   }
 
+  /**
+   * Keeps the controller's clock minus ours current: measured at the handshake and again on every
+   * heartbeat ack, so a wall clock stepped after connecting (NTP, an operator) still stamps replies
+   * the controller accepts. Warns at the handshake, then only when the skew crosses the allowance.
+   */
+  private followControllerClock(controllerTimeMs: number, handshake: boolean): void {
+    // 0 is what a message without the field decodes to: no clock to follow then.
+    if (controllerTimeMs <= 0) return;
+    const skew = controllerTimeMs - this.now();
+    const wasSkewed = Math.abs(this.controllerOffsetMs) > this.config.clockSkewMs;
+    const skewed = Math.abs(skew) > this.config.clockSkewMs;
+    if (skewed && (handshake || !wasSkewed))
+      this.deps.log.warn('clock differs from the controller', { skewMs: skew });
+    else if (!skewed && wasSkewed && !handshake)
+      this.deps.log.info('clock agrees with the controller again', { skewMs: skew });
+    this.controllerOffsetMs = skew;
+  }
+
   private onWelcome(stream: Stream, intervalMs: number): void {
     this.online = true;
     this.attempt = 0;
-    this.lastAckMs = this.now();
+    this.lastAckMono = performance.now();
     const every = Math.max(100, intervalMs || 10_000);
     clearInterval(this.heartbeatTimer);
     // Our own stalls (a loaded host, SIGSTOP) are not the controller's silence: its acks are still
     // unread in the socket when the overdue timer fires.
-    const stalls = new StallLedger(every, every * 3, this.now());
+    const stalls = new StallLedger(every, every * 3, performance.now());
     this.heartbeatTimer = setInterval(() => {
-      const now = this.now();
+      const now = performance.now();
       stalls.tick(now);
-      if (stalls.silenceOf(this.lastAckMs, now) > every * 3) {
-        this.deps.log.warn('controller silent; reconnecting', { silentMs: now - this.lastAckMs });
+      if (stalls.silenceOf(this.lastAckMono, now) > every * 3) {
+        this.deps.log.warn('controller silent; reconnecting', {
+          silentMs: Math.round(now - this.lastAckMono),
+        });
         stream.cancel();
         // The connection under a silent stream is likely half-open (a DROP, a dead NAT entry): a
         // new stream on it would wait out keepalive (40 s). A new channel dials afresh.

@@ -53,7 +53,7 @@ export class AgentGateway {
     private readonly now: () => number = Date.now,
   ) {
     const tick = Math.max(100, Math.min(options.heartbeatIntervalMs, options.heartbeatTimeoutMs / 3));
-    this.stalls = new StallLedger(tick, options.heartbeatTimeoutMs, this.now());
+    this.stalls = new StallLedger(tick, options.heartbeatTimeoutMs, performance.now());
     this.watchdog = setInterval(() => void this.sweep(), tick);
     this.watchdog.unref();
   }
@@ -276,13 +276,13 @@ export class AgentGateway {
   }
 
   private async sweep(): Promise<void> {
-    const now = this.now();
+    const now = performance.now();
     const stalled = this.stalls.tick(now);
     if (stalled >= STALL_WORTH_LOGGING_MS) {
       this.log.warn('controller was stalled; not counted against agents', { stalledMs: Math.round(stalled) });
     }
     for (const session of [...this.sessions.values()]) {
-      if (this.stalls.silenceOf(session.lastSeenMs, now) > this.options.heartbeatTimeoutMs) {
+      if (this.stalls.silenceOf(session.lastHeardMono, now) > this.options.heartbeatTimeoutMs) {
         this.drop(session, 'heartbeats missed');
       }
     }

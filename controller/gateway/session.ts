@@ -37,13 +37,17 @@ export interface SessionDeps {
 }
 
 export class AgentSession {
+  /** Wall clock, for operators and the store. */
   lastSeenMs: number;
+  /** Monotonic (performance.now), for liveness: a stepped wall clock is not silence. */
+  lastHeardMono: number;
   private readonly pending = new Map<number, Pending>();
   private readonly keys: ReadonlyMap<string, Uint8Array>;
   private closed = false;
 
   constructor(private readonly deps: SessionDeps) {
     this.lastSeenMs = deps.now();
+    this.lastHeardMono = performance.now();
     this.keys = new Map([[deps.agentKeyId, deps.publicKey]]);
   }
 
@@ -76,6 +80,7 @@ export class AgentSession {
   /** An envelope from the agent: a result or a refusal, signed by the agent's key. */
   receive(envelope: WireSignedEnvelope): void {
     this.lastSeenMs = this.deps.now();
+    this.lastHeardMono = performance.now();
     const verdict = verifyEnvelope(envelope, {
       direction: 'result',
       keys: this.keys,
@@ -122,6 +127,7 @@ export class AgentSession {
 
   heartbeat(): void {
     this.lastSeenMs = this.deps.now();
+    this.lastHeardMono = performance.now();
     this.deps.stream.write({ heartbeatAck: { controllerTimeMs: this.deps.now() } });
   }
 

@@ -11,7 +11,7 @@ import { TestFleet } from '../helpers/fleet';
 import { AGENT_BIN, Daemon } from '../helpers/processes';
 import { queryStore } from '../helpers/store-query';
 import { waitFor } from '../helpers/wait';
-import { faketimeEnv, logTime, offsetMs } from './clock-storm/faketime';
+import { faketimeEnv, logTime, offsetMs, steppableFaketimeEnv } from './clock-storm/faketime';
 
 jest.setTimeout(120_000);
 
@@ -203,6 +203,47 @@ phases:
       return hosts.every((x) => x.online) ? hosts : undefined;
     });
     expect(status).toHaveLength(HOSTS.length);
+  });
+
+  it('follows a clock stepped after the handshake: the refusal still reaches the operator, the host stays connected', async () => {
+    const clockFile = path.join(fleet.root, 'drift.faketime');
+    writeFileSync(clockFile, '+0s\n');
+    const id = fleet.enrollOk('drift', fleet.createToken('--labels', 'clock=drift'));
+    const agent = new Daemon(
+      AGENT_BIN,
+      ['run', '--state-dir', fleet.agentDir('drift')],
+      steppableFaketimeEnv(clockFile),
+    );
+    fleet.agents.set('drift', agent);
+    await fleet.waitHost(id, true, 30_000);
+    expect(fleet.cliJson<PingJson>('ping', '--select', 'clock=drift', '--timeout', '10s')).toMatchObject({
+      ok: 1,
+    });
+
+    // The wall clock jumps 10 minutes ahead while connected: no new handshake measures it.
+    writeFileSync(clockFile, '+10m\n');
+    await waitFor('the agent to see the skew in a heartbeat ack', () =>
+      agentLog('drift').some((l) => l['msg'] === 'clock differs from the controller'),
+    );
+    const refused = fleet.cli('ping', '--select', 'clock=drift', '--timeout', '10s', '--json');
+    expect(refused.code).toBe(1);
+    const ping = JSON.parse(refused.stdout) as PingJson;
+    // Before the agent followed the controller's clock on every ack, its refusal was stamped 10
+    // minutes ahead, dropped by the controller, and the operator saw only a timeout.
+    expect(ping.results).toEqual([
+      expect.objectContaining({ hostId: id, outcome: 'refused', errorCode: 'ENVELOPE_EXPIRED' }),
+    ]);
+    // A stepped wall clock is neither side's silence: the session that saw the step is still the one.
+    expect(agentLog('drift').filter((l) => l['msg'] === 'connected to controller')).toHaveLength(1);
+    expect(agentLog('drift').some((l) => l['msg'] === 'controller silent; reconnecting')).toBe(false);
+
+    writeFileSync(clockFile, '+0s\n');
+    await waitFor('the agent to see the clocks agree again', () =>
+      agentLog('drift').some((l) => l['msg'] === 'clock agrees with the controller again'),
+    );
+    expect(fleet.cliJson<PingJson>('ping', '--select', 'clock=drift', '--timeout', '10s')).toMatchObject({
+      ok: 1,
+    });
   });
 
   function phaseRun(name: string): string[] {

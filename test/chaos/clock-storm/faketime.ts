@@ -15,6 +15,16 @@ export function faketimeEnv(offset: string): NodeJS.ProcessEnv {
   return { LD_PRELOAD: LIBFAKETIME, FAKETIME: offset, FAKETIME_DONT_FAKE_MONOTONIC: '1' };
 }
 
+/**
+ * Like faketimeEnv, but the offset is read from `file` (at most a second old), so a test can step
+ * the clock of a running process by rewriting it, as NTP or an operator would.
+ */
+export function steppableFaketimeEnv(file: string): NodeJS.ProcessEnv {
+  const env = faketimeEnv('+0s');
+  delete env['FAKETIME'];
+  return { ...env, FAKETIME_TIMESTAMP_FILE: file, FAKETIME_CACHE_DURATION: '1' };
+}
+
 /** The offset in ms that a libfaketime spec such as `+10m` or `-30s` stands for. */
 export function offsetMs(offset: string): number {
   const m = /^([+-])(\d+)([smh])$/.exec(offset);
