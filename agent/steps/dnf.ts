@@ -15,6 +15,7 @@
  *
  * Output is parsed, so children run with LC_ALL=C.UTF-8.
  */
+import type { ErrorCode } from '../../shared/errors';
 import type { DnfStep } from '../../shared/recipe/types';
 import { runArgv } from './exec';
 import { settleStep, StepFailure, type StepSuccess } from './outcome';
@@ -112,21 +113,17 @@ async function listUpdates(ctx: StepContext, step: DnfStep): Promise<StepSuccess
 const DISK_FULL_OUTPUT = /Curl error \(23\)|No space left on device/;
 
 async function downloadOnly(ctx: StepContext, step: DnfStep): Promise<StepSuccess> {
-  try {
-    const ran = await runArgv(ctx, { argv: dnfArgv(step), env: DNF_ENV, timeoutMs: step.timeoutMs });
-    return {
-      outputTail: ran.outputTail,
-      exitCode: ran.exitCode,
-      ...packagesResult(parseTransaction(ran.outputTail)),
-    };
-  } catch (err) {
-    if (!(err instanceof StepFailure) || !DISK_FULL_OUTPUT.test(err.detail.outputTail ?? '')) throw err;
-    const size = /Total download size: ([\d.]+ [kMG]?)/.exec(err.detail.outputTail ?? '')?.[1];
-    const message =
-      `the disk holding ${step.command}'s package cache filled up during the download` +
-      `${size === undefined ? '' : ` of ${size.trim()}B`}; ${step.command} removed the partial file and nothing was staged`;
-    throw new StepFailure('DISK_FULL', message, err.detail, { cause: err });
-  }
+  return runTransaction(ctx, step, parseTransaction, {
+    output: DISK_FULL_OUTPUT,
+    code: 'DISK_FULL',
+    explain: (outputTail) => {
+      const size = /Total download size: ([\d.]+ [kMG]?)/.exec(outputTail)?.[1];
+      return (
+        `the disk holding ${step.command}'s package cache filled up during the download` +
+        `${size === undefined ? '' : ` of ${size.trim()}B`}; ${step.command} removed the partial file and nothing was staged`
+      );
+    },
+  });
 }
 
 // "Some packages have invalid cache, but cannot be downloaded due to "--cacheonly" option", and
@@ -134,19 +131,36 @@ async function downloadOnly(ctx: StepContext, step: DnfStep): Promise<StepSucces
 const NOT_STAGED = /cannot be downloaded due to "--cacheonly" option|Cache-only enabled but no cache/;
 
 async function upgrade(ctx: StepContext, step: DnfStep): Promise<StepSuccess> {
+  return runTransaction(ctx, step, parseUpgraded, {
+    output: NOT_STAGED,
+    code: 'STAGED_CACHE_INCOMPLETE',
+    explain: () =>
+      `${step.command} upgrade needs packages that are not in the cache; nothing was installed ` +
+      '(run the download phase first, or again if the repository changed since)',
+  });
+}
+
+/** A failure dnf reports in its output, and what the operator is told instead of "exited 1". */
+interface KnownFailure {
+  readonly output: RegExp;
+  readonly code: ErrorCode;
+  readonly explain: (outputTail: string) => string;
+}
+
+/** Runs a transaction (download or upgrade), naming its packages; a known failure gets its own code. */
+async function runTransaction(
+  ctx: StepContext,
+  step: DnfStep,
+  parse: (outputTail: string) => readonly RpmPackage[],
+  known: KnownFailure,
+): Promise<StepSuccess> {
   try {
     const ran = await runArgv(ctx, { argv: dnfArgv(step), env: DNF_ENV, timeoutMs: step.timeoutMs });
-    return {
-      outputTail: ran.outputTail,
-      exitCode: ran.exitCode,
-      ...packagesResult(parseUpgraded(ran.outputTail)),
-    };
+    return { outputTail: ran.outputTail, exitCode: ran.exitCode, ...packagesResult(parse(ran.outputTail)) };
   } catch (err) {
-    if (!(err instanceof StepFailure) || !NOT_STAGED.test(err.detail.outputTail ?? '')) throw err;
-    const message =
-      `${step.command} upgrade needs packages that are not in the cache; nothing was installed ` +
-      '(run the download phase first, or again if the repository changed since)';
-    throw new StepFailure('STAGED_CACHE_INCOMPLETE', message, err.detail, { cause: err });
+    const outputTail = err instanceof StepFailure ? (err.detail.outputTail ?? '') : '';
+    if (!(err instanceof StepFailure) || !known.output.test(outputTail)) throw err;
+    throw new StepFailure(known.code, known.explain(outputTail), err.detail, { cause: err });
   }
 }
 

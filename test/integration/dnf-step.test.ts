@@ -28,17 +28,16 @@ function hostState(): string {
   });
 }
 
+/** The vendor's `yum` command on `kcm-*` unless told otherwise. */
+function dnfStep(action: DnfStep['action'], packages: readonly string[] = KCM): DnfStep {
+  return { ...stepBase(`dnf-${action}`), type: 'dnf', action, packages, command: 'yum' };
+}
+
 describe('dnf step through the yum wrapper', () => {
   let host: DnfHost;
   const hostBefore = hostState();
 
-  const step = (action: DnfStep['action'], packages: readonly string[] = KCM): DnfStep => ({
-    ...stepBase(`dnf-${action}`),
-    type: 'dnf',
-    action,
-    packages,
-    command: 'yum',
-  });
+  const step = dnfStep;
   const run = async (s: DnfStep) => {
     const ctx = stepContext({ env: host.env });
     try {
@@ -108,13 +107,7 @@ describe('dnf step through the yum wrapper', () => {
 });
 
 describe('dnf step on a host whose repository never answered', () => {
-  const listKcm: DnfStep = {
-    ...stepBase('dnf-list'),
-    type: 'dnf',
-    action: 'listUpdates',
-    packages: KCM,
-    command: 'yum',
-  };
+  const listKcm = dnfStep('listUpdates');
 
   it('reports an unreachable repository as a failure, not as "no updates"', async () => {
     const fresh = await createDnfHost();
@@ -133,13 +126,7 @@ describe('dnf step on a host whose repository never answered', () => {
 });
 
 describe('dnf step on a host whose package cache is full', () => {
-  const download: DnfStep = {
-    ...stepBase('dnf-download'),
-    type: 'dnf',
-    action: 'downloadOnly',
-    packages: KCM,
-    command: 'yum',
-  };
+  const download = dnfStep('downloadOnly');
 
   it('reports DISK_FULL when the cache fills during the download, and stages nothing', async () => {
     const host = await createDnfHost();
@@ -148,7 +135,7 @@ describe('dnf step on a host whose package cache is full', () => {
       await host.publish('kcm-guacd', '2.0.0');
       await host.install(['kcm-guacd']);
       await host.publish('kcm-guacd', '2.1.0', 300_000);
-      expect(await dnfExecutor.run({ ...download, action: 'makecache' }, ctx)).toMatchObject({ ok: true });
+      expect(await dnfExecutor.run(dnfStep('makecache'), ctx)).toMatchObject({ ok: true });
       // A 64 KiB file system where this repository's RPMs go (dnf names the directory after the repo).
       const cache = path.join(host.root, 'var/cache/dnf');
       const repoDir = readdirSync(cache).find((d) => d.startsWith('kcm-'));
