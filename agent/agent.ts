@@ -71,7 +71,7 @@ export class Agent {
   private reconnectTimer: NodeJS.Timeout | undefined;
   /** Monotonic (performance.now) time of the last ack: a stepped wall clock is not silence. */
   private lastAckMono = 0;
-  /** Controller clock minus ours, as the last handshake showed it (see `reply`). */
+  /** Controller clock minus ours, as the last handshake or heartbeat ack showed it (see `reply`). */
   private controllerOffsetMs = 0;
   private work: Promise<void> = Promise.resolve();
   private onlineWaiters: (() => void)[] = [];
