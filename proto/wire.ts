@@ -82,6 +82,7 @@ export interface WireHostView {
   lastHealth: string;
   lastHealthAtMs: number;
   currentRollout: string;
+  clockSkewMs: number;
 }
 
 export interface WireControllerInfo {

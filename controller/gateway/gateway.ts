@@ -62,6 +62,11 @@ export class AgentGateway {
     return this.sessions.has(hostId);
   }
 
+  /** A connected host's clock minus ours at its last heartbeat, or undefined. */
+  clockSkew(hostId: string): number | undefined {
+    return this.sessions.get(hostId)?.clockSkewMs;
+  }
+
   /** Last time heard from a connected host, or undefined when it is not connected. */
   lastSeen(hostId: string): number | undefined {
     return this.sessions.get(hostId)?.lastSeenMs;
@@ -261,7 +266,7 @@ export class AgentGateway {
   }
 
   private onSessionMessage(session: AgentSession, msg: WireAgentMessage): void {
-    if (msg.body === 'heartbeat') session.heartbeat();
+    if (msg.body === 'heartbeat') session.heartbeat(msg.heartbeat.agentTimeMs);
     else if (msg.body === 'envelope') session.receive(msg.envelope);
     else throw new ConvoyError('PROTOCOL_VIOLATION', `unexpected ${msg.body} after the handshake`);
   }

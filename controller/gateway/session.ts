@@ -41,6 +41,8 @@ export class AgentSession {
   lastSeenMs: number;
   /** Monotonic (performance.now), for liveness: a stepped wall clock is not silence. */
   lastHeardMono: number;
+  /** The agent's wall clock minus ours at its last heartbeat; undefined before the first. */
+  clockSkewMs: number | undefined;
   private readonly pending = new Map<number, Pending>();
   private readonly keys: ReadonlyMap<string, Uint8Array>;
   private closed = false;
@@ -125,8 +127,10 @@ export class AgentSession {
     }
   }
 
-  heartbeat(): void {
+  heartbeat(agentTimeMs: number): void {
     this.lastSeenMs = this.deps.now();
+    // 0 is what a heartbeat without the field decodes to: nothing to compare then.
+    if (agentTimeMs > 0) this.clockSkewMs = agentTimeMs - this.lastSeenMs;
     this.lastHeardMono = performance.now();
     this.deps.stream.write({ heartbeatAck: { controllerTimeMs: this.deps.now() } });
   }

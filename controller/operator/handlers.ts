@@ -200,6 +200,7 @@ export function hostView(
     lastHealth: app?.lastHealth ?? '',
     lastHealthAtMs: app?.lastHealthAt ?? 0,
     currentRollout: unfinished?.has(rollout) === true ? rollout : '',
+    clockSkewMs: gateway.clockSkew(h.id) ?? 0,
   };
 }
 

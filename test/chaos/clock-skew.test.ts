@@ -205,6 +205,29 @@ phases:
     expect(status).toHaveLength(HOSTS.length);
   });
 
+  it("shows each agent's clock difference in convoy status, text and JSON", () => {
+    const json = fleet.cliJson<{ hosts: { id: string; clockSkewMs: number | null }[] }>('status');
+    const skew = new Map(json.hosts.map((x) => [x.id, x.clockSkewMs]));
+    const text = fleet.cli('status');
+    expect(text.code).toBe(0);
+    for (const h of HOSTS) {
+      const expected = h.offset === undefined ? 0 : offsetMs(h.offset);
+      // Measured from heartbeats: the offset plus a few ms of transit.
+      expect([h.name, Math.abs((skew.get(idOf(h.name)) ?? Number.NaN) - expected) < 2000]).toEqual([
+        h.name,
+        true,
+      ]);
+      const row = text.stdout.split('\n').find((line) => line.startsWith(idOf(h.name))) ?? '';
+      const shown = {
+        true: /\bonline\s/,
+        ahead30s: /online, clock (29|30|31)\.\d s ahead/,
+        ahead10m: /online, clock (9m59s|10m00s|10m01s) ahead/,
+        behind10m: /online, clock (9m59s|10m00s|10m01s) behind/,
+      }[h.name];
+      expect([h.name, row]).toEqual([h.name, expect.stringMatching(shown ?? /^$/)]);
+    }
+  });
+
   it('follows a clock stepped after the handshake: the refusal still reaches the operator, the host stays connected', async () => {
     const clockFile = path.join(fleet.root, 'drift.faketime');
     writeFileSync(clockFile, '+0s\n');

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import type { WireHostView } from '../../../proto/wire';
 import { parseLabelsFlag, withClient, withConnectionOptions, type CommonFlags } from '../common';
+import { formatDuration } from '../../../shared/duration';
 import { ago, printJson, printTable } from '../output';
 
 export function registerStatus(program: Command): void {
@@ -41,7 +42,7 @@ export function showHosts(flags: SelectFlags, method: 'GetStatus' | 'ListHosts')
           h.id,
           h.hostname,
           h.state,
-          h.online ? 'online' : 'offline',
+          onlineText(h),
           ago(h.lastSeenMs),
           h.agentVersion,
           labelsText(h),
@@ -69,6 +70,8 @@ export function statusJson(h: WireHostView): Record<string, unknown> {
     id: h.id,
     hostname: h.hostname,
     online: h.online,
+    // Agent clock minus the controller's at its last heartbeat; null while offline.
+    clockSkewMs: h.online ? h.clockSkewMs : null,
     lastSeen: h.lastSeenMs > 0 ? new Date(h.lastSeenMs).toISOString() : null,
     agentVersion: h.agentVersion,
     labels: h.labels,
@@ -92,6 +95,19 @@ export function statusJson(h: WireHostView): Record<string, unknown> {
             rollout: h.currentRollout || null,
           },
   };
+}
+
+/**
+ * Differences below this are transit time and scheduling, not a wrong clock: NTP keeps hosts
+ * within milliseconds, and the agents' allowance on commands is a minute.
+ */
+const SHOWN_CLOCK_SKEW_MS = 2000;
+
+/** `online`, with the agent's clock when it is off by more than a moment: `online, clock 10m00s ahead`. */
+export function onlineText(h: Pick<WireHostView, 'online' | 'clockSkewMs'>): string {
+  if (!h.online) return 'offline';
+  if (Math.abs(h.clockSkewMs) < SHOWN_CLOCK_SKEW_MS) return 'online';
+  return `online, clock ${formatDuration(Math.abs(h.clockSkewMs))} ${h.clockSkewMs > 0 ? 'ahead' : 'behind'}`;
 }
 
 export function labelsText(h: WireHostView): string {
