@@ -15,7 +15,7 @@ import { HOST_STATES, ROLLOUT_STATES } from '../../controller/rollout/model';
 import { ChaosFleet } from './controller-sweep/chaos-fleet';
 import { runScenario } from './controller-sweep/drive';
 import { expectScenarioEnd } from './controller-sweep/invariants';
-import { seeded } from './controller-sweep/random';
+import { seeded } from '../helpers/seeded-random';
 import { SCENARIOS, type ScenarioName } from './controller-sweep/scenarios';
 import { COVERAGE, WITHOUT_FAILPOINT, engineFailpoints, sweepCases } from './controller-sweep/transitions';
 

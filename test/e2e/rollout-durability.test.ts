@@ -16,6 +16,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { BlueMindFleet, sleep, type FleetHost } from '../../scripts/fixtures/bluemind-fleet';
 import { bmCorePublishOptions } from '../../scripts/fixtures/bluemind-packages';
+import { seeded } from '../helpers/seeded-random';
+import { countOf, ranSteps } from '../helpers/step-counts';
 import { queryStore } from '../helpers/store-query';
 import { waitFor } from '../helpers/wait';
 
@@ -210,30 +212,6 @@ function dpkgConfiguring(h: FleetHost, version: string): boolean {
 
 // ---- what the store says ---------------------------------------------------------------------
 
-interface StepCount {
-  hostId: string;
-  stepId: string;
-  n: number;
-}
-
-/** Step results the agents reported with status `ran`, per host and step, for one rollout. */
-function ranSteps(id: string): Promise<StepCount[]> {
-  return queryStore<StepCount>(
-    fleet.stateDir,
-    `SELECT pr.host_id AS hostId, sr.step_id AS stepId, COUNT(*) AS n
-       FROM step_results sr JOIN phase_runs pr ON pr.id = sr.phase_run_id
-      WHERE pr.run_id LIKE ? AND sr.status = 'ran' AND sr.step_id IN ('apply-packages', 'setup-update')
-      GROUP BY pr.host_id, sr.step_id`,
-    [`${id}-%`],
-  );
-}
-
-function countOf(steps: readonly StepCount[], stepId: string, hostId?: string): number {
-  return steps
-    .filter((s) => s.stepId === stepId && (hostId === undefined || s.hostId === hostId))
-    .reduce((sum, s) => sum + s.n, 0);
-}
-
 interface ResentEvent {
   rolloutId: string;
   hostId: string;
@@ -267,7 +245,7 @@ async function expectCleanRollout(
   if (doc.state !== 'succeeded')
     throw new Error(`rollout ${id} is ${doc.state}: ${doc.reason}\n${await explain(id)}`);
   expect(fleet.setupCalls() - before.setupCalls).toBe(1);
-  const steps = await ranSteps(id);
+  const steps = await ranSteps(fleet.stateDir, id);
   const shown = await queryStore<{ host_id: string; maintenance: number }>(
     fleet.stateDir,
     'SELECT host_id, maintenance FROM host_app',
@@ -350,17 +328,6 @@ function descendants(pid: number): number[] {
 function cpuMs(pid: number | undefined): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
   return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
-/** mulberry32: the same seed replays the same kill instants. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 async function waitCanaryInsideApply(id: string, version: string): Promise<void> {

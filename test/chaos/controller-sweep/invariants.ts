@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FleetHost } from '../../../scripts/fixtures/bluemind-fleet';
+import { countOf, ranSteps } from '../../helpers/step-counts';
 import type { ChaosFleet } from './chaos-fleet';
 import type { ScenarioRun } from './drive';
 import type { Scenario } from './scenarios';
@@ -33,28 +34,6 @@ export async function healthOf(h: FleetHost): Promise<number | 'hang'> {
   }
 }
 
-interface StepCount {
-  hostId: string;
-  stepId: string;
-  n: number;
-}
-
-export async function ranSteps(chaos: ChaosFleet, id: string): Promise<StepCount[]> {
-  return chaos.query<StepCount>(
-    `SELECT pr.host_id AS hostId, sr.step_id AS stepId, COUNT(*) AS n
-       FROM step_results sr JOIN phase_runs pr ON pr.id = sr.phase_run_id
-      WHERE pr.run_id LIKE ? AND sr.status = 'ran'
-      GROUP BY pr.host_id, sr.step_id`,
-    [`${id}-%`],
-  );
-}
-
-function countOf(steps: readonly StepCount[], stepId: string, hostId?: string): number {
-  return steps
-    .filter((s) => s.stepId === stepId && (hostId === undefined || s.hostId === hostId))
-    .reduce((sum, s) => sum + s.n, 0);
-}
-
 /**
  * The scenario's end, host by host: state; apply ran once where the host was upgraded and never
  * elsewhere (dpkg and store agree); the restore once where the host was rolled back; the
@@ -72,7 +51,7 @@ export async function expectScenarioEnd(
   if (state !== scenario.final)
     throw new Error(`rollout ${id} is ${state}, not ${scenario.final}\n${await chaos.explain(id)}`);
   const states = await chaos.hostStates(id);
-  const steps = await ranSteps(chaos, id);
+  const steps = await ranSteps(chaos.fleet.stateDir, id);
   const shown = await chaos.query<{ host_id: string; maintenance: number }>(
     "SELECT host_id, maintenance FROM host_app WHERE deployment = 'mail-prod'",
   );
