@@ -17,7 +17,14 @@
  */
 import type { BatchSpec, StagingSpec, WindowSpec } from '../../shared/fleet/types';
 
+/** States a rollout never leaves: nothing more happens to it. */
 export const FINISHED_ROLLOUT_STATES = ['succeeded', 'aborted', 'rolled-back', 'failed'] as const;
+
+/** States in which a rollout waits for an operator (retry, resume, rollback or abort). */
+export const NEEDS_OPERATOR_STATES = ['held', 'halted'] as const;
+
+/** States a rollout rests in until someone acts, if ever: finished or waiting for an operator. */
+export const RESTING_ROLLOUT_STATES = [...FINISHED_ROLLOUT_STATES, ...NEEDS_OPERATOR_STATES] as const;
 
 /** Every state a rollout can be in (the diagram above); the type derives from it. */
 export const ROLLOUT_STATES = [
@@ -55,6 +62,17 @@ export const HOST_STATES = [
 ] as const;
 
 export type HostState = (typeof HOST_STATES)[number];
+
+/** Host states that are done with the upgrade part of a rollout (finalize may follow). */
+export const UPGRADE_DONE_HOST_STATES = ['upgraded', 'current', 'rolled-back', 'rollback-failed'] as const;
+
+/** Host states that count against the rollout's error threshold. */
+export const FAILED_HOST_STATES = ['rolled-back', 'rollback-failed', 'stage-failed'] as const;
+
+/** Whether `state` is one of `group` (the groupings above are tuples of literals). */
+export function isIn<S extends string>(group: readonly S[], state: string): state is S {
+  return (group as readonly string[]).includes(state);
+}
 
 /** The phase a host state has in flight (written before the command is sent). */
 export const PHASE_OF_STATE: Partial<Record<HostState, 'download' | 'upgrade' | 'verify' | 'rollback'>> = {

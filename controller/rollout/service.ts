@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ConvoyError } from '../../shared/errors';
-import { stagingTime, windowState } from '../../shared/schedule';
+import { stagingTime } from '../../shared/schedule';
 import type { OperatorDeps } from '../operator/handlers';
 import { prepareRecipe } from '../operator/run-phase';
 import type { SchedulerClock } from './clock';
@@ -14,6 +14,7 @@ import type { RolloutEngine } from './engine';
 import type { RolloutHostSpec, RolloutRecord, RolloutSpec } from './model';
 import { planRollout, type Plan } from './plan';
 import { getRollout, insertRollout, listRollouts, rolloutHosts } from './rollout-store';
+import { buildRolloutView, type RolloutView } from './view';
 
 export interface RolloutServiceDeps extends OperatorDeps {
   readonly engine: RolloutEngine;
@@ -112,104 +113,8 @@ async function startNow(deps: RolloutServiceDeps, req: RolloutRequest, actor: st
   return rolloutView(deps, await getRollout(deps.store.db, id));
 }
 
-export interface RolloutView {
-  readonly id: string;
-  readonly deployment: string;
-  readonly state: string;
-  readonly reason: string;
-  readonly paused: boolean;
-  readonly recipe: string;
-  readonly target: string;
-  readonly createdAt: number;
-  readonly createdBy: string;
-  readonly stageAt: number;
-  readonly stagedAt: number | null;
-  readonly windowOpenedAt: number | null;
-  readonly finishedAt: number | null;
-  readonly finalize: {
-    readonly state: string | null;
-    readonly host: string | null;
-    readonly role: string | null;
-  };
-  readonly window: {
-    readonly name: string;
-    readonly open: boolean;
-    readonly opensAt: number;
-    readonly closesAt: number;
-  };
-  readonly progress: Readonly<Record<string, number>>;
-  readonly batches: number;
-  readonly currentBatch: number | null;
-  readonly elapsedMs: number;
-  readonly estimatedRemainingMs: number | null;
-  readonly estimateMsPerHost: number | null;
-  readonly maxFailures: number;
-  readonly schedulerNow: number;
-  readonly hosts: readonly Readonly<Record<string, unknown>>[];
-}
-
 export async function rolloutView(deps: RolloutServiceDeps, r: RolloutRecord): Promise<RolloutView> {
-  const hosts = await rolloutHosts(deps.store.db, r.id);
-  const names = new Map(r.spec.hosts.map((h) => [h.hostId, h.hostname]));
-  const count = (...states: string[]): number => hosts.filter((h) => states.includes(h.state)).length;
-  const pending = hosts.filter(
-    (h) => !['upgraded', 'verified', 'current', 'rolled-back', 'rollback-failed'].includes(h.state),
-  );
-  const now = deps.clock.now();
-  const w = windowState(r.spec.window, now);
-  return {
-    id: r.id,
-    deployment: r.deployment,
-    state: r.state,
-    reason: r.reason,
-    paused: r.paused,
-    recipe: r.spec.recipeName,
-    target: r.spec.target,
-    createdAt: r.createdAt,
-    createdBy: r.createdBy,
-    stageAt: r.stageAt,
-    stagedAt: r.stagedAt,
-    windowOpenedAt: r.windowOpenedAt,
-    finishedAt: r.finishedAt,
-    finalize: { state: r.finalizeState, host: r.finalizeHost, role: r.spec.finalizeRole },
-    window: { name: r.spec.window.name, open: w.open, opensAt: w.opensAtMs, closesAt: w.closesAtMs },
-    progress: {
-      hosts: hosts.length,
-      staged: hosts.filter((h) => h.staged !== '').length,
-      upgraded: count('upgraded', 'final-verifying', 'verified', 'verify-failed'),
-      verified: count('verified'),
-      current: count('current'),
-      failed: count('stage-failed', 'rolled-back', 'rollback-failed', 'verify-failed'),
-      inFlight: hosts.filter((h) => h.phase !== null).length,
-      unknown: hosts.filter((h) => h.unknown).length,
-    },
-    batches: new Set(hosts.filter((h) => h.batch >= 0).map((h) => h.batch)).size,
-    currentBatch: pending.length === 0 ? null : Math.min(...pending.map((h) => h.batch)),
-    elapsedMs: (r.finishedAt ?? deps.now()) - r.createdAt,
-    // Batches still to run times the per-host estimate (hosts of a batch run side by side).
-    estimatedRemainingMs:
-      r.spec.estimateMsPerHost === null || r.finishedAt !== null
-        ? null
-        : new Set(pending.filter((h) => h.batch >= 0).map((h) => h.batch)).size * r.spec.estimateMsPerHost,
-    estimateMsPerHost: r.spec.estimateMsPerHost,
-    maxFailures: r.spec.maxFailures,
-    schedulerNow: now,
-    hosts: hosts.map((h) => ({
-      hostId: h.hostId,
-      hostname: names.get(h.hostId) ?? '',
-      role: h.role,
-      batch: h.batch,
-      state: h.state,
-      phase: h.phase,
-      installed: h.installed,
-      staged: h.staged,
-      unknown: h.unknown,
-      reason: h.reason,
-      startedAt: h.startedAt,
-      finishedAt: h.finishedAt,
-      downtimeMs: h.downtimeMs,
-    })),
-  };
+  return buildRolloutView(r, await rolloutHosts(deps.store.db, r.id), deps.clock.now(), deps.now());
 }
 
 export async function listEvents(

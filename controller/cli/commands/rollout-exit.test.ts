@@ -1,8 +1,10 @@
-import { EXIT_NEEDS_OPERATOR, watchExitCode, type RolloutDoc } from './rollout';
+import type { HostState, RolloutState } from '../../rollout/model';
+import type { RolloutView } from '../../rollout/view';
+import { EXIT_NEEDS_OPERATOR, watchExitCode } from './rollout';
 
-type Hosts = RolloutDoc['hosts'];
+type Hosts = RolloutView['hosts'];
 
-function host(state: string): Hosts[number] {
+function host(state: HostState): Hosts[number] {
   return {
     hostId: `h-${state}`,
     hostname: state,
@@ -14,12 +16,14 @@ function host(state: string): Hosts[number] {
     staged: '',
     unknown: false,
     reason: '',
+    startedAt: null,
+    finishedAt: null,
     downtimeMs: null,
   };
 }
 
 describe('rollout watch exit code', () => {
-  it.each<[string, string[], number]>([
+  it.each<[RolloutState, HostState[], number]>([
     ['succeeded', ['upgraded', 'upgraded'], 0],
     ['held', ['verify-failed', 'upgraded'], EXIT_NEEDS_OPERATOR],
     ['halted', ['rolled-back', 'staged'], EXIT_NEEDS_OPERATOR],

@@ -11,6 +11,8 @@ import type { Command } from 'commander';
 import { formatDuration } from '../../../shared/duration';
 import { ConvoyError } from '../../../shared/errors';
 import { loadFleetFile } from '../../../shared/fleet/load';
+import { isIn, NEEDS_OPERATOR_STATES, RESTING_ROLLOUT_STATES } from '../../rollout/model';
+import type { RolloutView } from '../../rollout/view';
 import type { OperatorClient } from '../client';
 import { withClient, withConnectionOptions, type CommonFlags } from '../common';
 import { EXIT_FAILURE, printJson, printTable } from '../output';
@@ -29,53 +31,13 @@ interface RolloutFlags extends CommonFlags {
   interval?: string;
 }
 
-/** The rollout document the controller answers with (docs/rollouts.md). */
-export interface RolloutDoc {
-  id: string;
-  deployment: string;
-  state: string;
-  reason: string;
-  paused: boolean;
-  recipe: string;
-  target: string;
-  createdAt: number;
-  stageAt: number;
-  stagedAt: number | null;
-  windowOpenedAt: number | null;
-  finishedAt: number | null;
-  finalize: { state: string | null; host: string | null; role: string | null };
-  window: { name: string; open: boolean; opensAt: number; closesAt: number };
-  progress: Record<string, number>;
-  batches: number;
-  currentBatch: number | null;
-  elapsedMs: number;
-  estimatedRemainingMs: number | null;
-  estimateMsPerHost: number | null;
-  maxFailures: number;
-  hosts: {
-    hostId: string;
-    hostname: string;
-    role: string;
-    batch: number;
-    state: string;
-    phase: string | null;
-    installed: string;
-    staged: string;
-    unknown: boolean;
-    reason: string;
-    downtimeMs: number | null;
-  }[];
-}
-
-const FINISHED = ['succeeded', 'aborted', 'rolled-back', 'failed'];
-const NEEDS_OPERATOR = ['held', 'halted'];
 
 /**
  * 0 succeeded, 3 someone must act, 1 otherwise. A rollout that ended (aborted, failed) with a host
  * whose rollback failed still needs an operator on that host: a script must not take 1 for "done".
  */
-export function watchExitCode(r: Pick<RolloutDoc, 'state' | 'hosts'>): number {
-  if (NEEDS_OPERATOR.includes(r.state) || r.hosts.some((h) => h.state === 'rollback-failed'))
+export function watchExitCode(r: Pick<RolloutView, 'state' | 'hosts'>): number {
+  if (isIn(NEEDS_OPERATOR_STATES, r.state) || r.hosts.some((h) => h.state === 'rollback-failed'))
     return EXIT_NEEDS_OPERATOR;
   return r.state === 'succeeded' ? 0 : EXIT_FAILURE;
 }
@@ -154,7 +116,7 @@ export function registerRollout(program: Command): void {
       withClient(
         flags,
         async (client, request) => {
-          const doc = parseDoc<RolloutDoc>(await client.call('StartRollout', request, LONG_CALL_MS));
+          const doc = parseDoc<RolloutView>(await client.call('StartRollout', request, LONG_CALL_MS));
           if (flags.json === true && flags.wait !== true) return printJson(doc);
           if (flags.json !== true) {
             process.stdout.write(`${doc.id}\n`);
@@ -178,7 +140,7 @@ export function registerRollout(program: Command): void {
     .option('--unfinished', 'only rollouts still running or waiting')
     .action((flags: CommonFlags & { deployment?: string; unfinished?: boolean }) =>
       withClient(flags, async (client) => {
-        const list = parseDoc<RolloutDoc[]>(
+        const list = parseDoc<RolloutView[]>(
           await client.call('ListRollouts', {
             deployment: flags.deployment ?? '',
             unfinishedOnly: flags.unfinished === true,
@@ -204,7 +166,7 @@ export function registerRollout(program: Command): void {
     .argument('<id>')
     .action((id: string, flags: CommonFlags) =>
       withClient(flags, async (client) => {
-        const doc = parseDoc<RolloutDoc>(await client.call('GetRollout', { id }));
+        const doc = parseDoc<RolloutView>(await client.call('GetRollout', { id }));
         if (flags.json === true) return printJson(doc);
         printRollout(doc);
       }),
@@ -229,7 +191,7 @@ export function registerRollout(program: Command): void {
       .argument('<id>')
       .action((id: string, flags: CommonFlags) =>
         withClient(flags, async (client) => {
-          const doc = parseDoc<RolloutDoc>(await client.call('ActOnRollout', { id, action }));
+          const doc = parseDoc<RolloutView>(await client.call('ActOnRollout', { id, action }));
           if (flags.json === true) return printJson(doc);
           process.stdout.write(`${doc.id}: ${stateText(doc)}${doc.reason ? ` (${doc.reason})` : ''}\n`);
         }),
@@ -391,20 +353,20 @@ function printPlan(p: PlanDoc): void {
   for (const r of p.refusals) out(`REFUSED: ${r}`);
 }
 
-function stateText(r: RolloutDoc): string {
+function stateText(r: RolloutView): string {
   return r.paused ? `${r.state} (paused)` : r.state;
 }
 
-function progressText(r: RolloutDoc): string {
+function progressText(r: RolloutView): string {
   const p = r.progress;
   return `${(p['upgraded'] ?? 0) + (p['current'] ?? 0)}/${p['hosts'] ?? 0} upgraded, ${p['failed'] ?? 0} failed`;
 }
 
-function remaining(r: RolloutDoc): string {
+function remaining(r: RolloutView): string {
   return r.estimatedRemainingMs === null ? '' : `, about ${formatDuration(r.estimatedRemainingMs)} left`;
 }
 
-function printRollout(r: RolloutDoc): void {
+function printRollout(r: RolloutView): void {
   const out = (s: string): void => void process.stdout.write(`${s}\n`);
   out(`rollout ${r.id}: ${r.deployment} to ${r.target} — ${stateText(r)}${r.reason ? ` (${r.reason})` : ''}`);
   out(
@@ -441,7 +403,7 @@ async function watch(client: OperatorClient, id: string, flags: RolloutFlags): P
   const tty = process.stdout.isTTY === true && flags.json !== true;
   let last = '';
   for (;;) {
-    const r = parseDoc<RolloutDoc>(await client.call('GetRollout', { id }));
+    const r = parseDoc<RolloutView>(await client.call('GetRollout', { id }));
     const total = r.progress['hosts'] ?? 0;
     const done = (r.progress['upgraded'] ?? 0) + (r.progress['current'] ?? 0);
     const line = `${r.id} ${stateText(r)} staged ${r.progress['staged'] ?? 0}/${total} upgraded ${done}/${total} failed ${r.progress['failed'] ?? 0}${
@@ -457,7 +419,7 @@ async function watch(client: OperatorClient, id: string, flags: RolloutFlags): P
       process.stdout.write(`${line}\n`);
     }
     last = line;
-    if (FINISHED.includes(r.state) || NEEDS_OPERATOR.includes(r.state)) {
+    if (isIn(RESTING_ROLLOUT_STATES, r.state)) {
       if (tty) process.stdout.write('\n');
       if (flags.json === true) printJson(r);
       else printRollout(r);

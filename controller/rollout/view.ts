@@ -1,0 +1,136 @@
+/**
+ * The rollout document the controller answers with (`rollout status --json`, docs/rollouts.md):
+ * one type for the controller that builds it, the CLI that prints it and the tests that read it,
+ * built by one pure function from the stored rows and the scheduler's time.
+ */
+import { windowState } from '../../shared/schedule';
+import type { HostState, RolloutHostRecord, RolloutRecord, RolloutState } from './model';
+
+/** One host of a rollout as `rollout status` shows it. */
+export interface RolloutHostView {
+  readonly hostId: string;
+  readonly hostname: string;
+  readonly role: string;
+  readonly batch: number;
+  readonly state: HostState;
+  /** The phase in flight, or null. */
+  readonly phase: string | null;
+  readonly installed: string;
+  readonly staged: string;
+  /** The host went silent with a phase in flight. */
+  readonly unknown: boolean;
+  readonly reason: string;
+  readonly startedAt: number | null;
+  readonly finishedAt: number | null;
+  readonly downtimeMs: number | null;
+}
+
+export interface RolloutView {
+  readonly id: string;
+  readonly deployment: string;
+  readonly state: RolloutState;
+  readonly reason: string;
+  readonly paused: boolean;
+  readonly recipe: string;
+  readonly target: string;
+  readonly createdAt: number;
+  readonly createdBy: string;
+  readonly stageAt: number;
+  readonly stagedAt: number | null;
+  readonly windowOpenedAt: number | null;
+  readonly finishedAt: number | null;
+  readonly finalize: {
+    readonly state: string | null;
+    readonly host: string | null;
+    readonly role: string | null;
+  };
+  readonly window: {
+    readonly name: string;
+    readonly open: boolean;
+    readonly opensAt: number;
+    readonly closesAt: number;
+  };
+  /** hosts, staged, upgraded, verified, current, failed, inFlight, unknown. */
+  readonly progress: Readonly<Record<string, number>>;
+  readonly batches: number;
+  readonly currentBatch: number | null;
+  readonly elapsedMs: number;
+  readonly estimatedRemainingMs: number | null;
+  readonly estimateMsPerHost: number | null;
+  readonly maxFailures: number;
+  /** The scheduler's clock (warped in the demo and tests), which windows are judged on. */
+  readonly schedulerNow: number;
+  readonly hosts: readonly RolloutHostView[];
+}
+
+/** Host states whose upgrade is behind them, for good or ill: the current batch is among the rest. */
+const PAST_UPGRADE: readonly HostState[] = ['upgraded', 'verified', 'current', 'rolled-back', 'rollback-failed'];
+
+/**
+ * The view of `r` and its `hosts`; `schedulerNow` judges the window, `now` (the wall clock)
+ * the elapsed time.
+ */
+export function buildRolloutView(
+  r: RolloutRecord,
+  hosts: readonly RolloutHostRecord[],
+  schedulerNow: number,
+  now: number,
+): RolloutView {
+  const names = new Map(r.spec.hosts.map((h) => [h.hostId, h.hostname]));
+  const count = (...states: HostState[]): number => hosts.filter((h) => states.includes(h.state)).length;
+  const pending = hosts.filter((h) => !PAST_UPGRADE.includes(h.state));
+  const w = windowState(r.spec.window, schedulerNow);
+  return {
+    id: r.id,
+    deployment: r.deployment,
+    state: r.state,
+    reason: r.reason,
+    paused: r.paused,
+    recipe: r.spec.recipeName,
+    target: r.spec.target,
+    createdAt: r.createdAt,
+    createdBy: r.createdBy,
+    stageAt: r.stageAt,
+    stagedAt: r.stagedAt,
+    windowOpenedAt: r.windowOpenedAt,
+    finishedAt: r.finishedAt,
+    finalize: { state: r.finalizeState, host: r.finalizeHost, role: r.spec.finalizeRole },
+    window: { name: r.spec.window.name, open: w.open, opensAt: w.opensAtMs, closesAt: w.closesAtMs },
+    progress: {
+      hosts: hosts.length,
+      staged: hosts.filter((h) => h.staged !== '').length,
+      upgraded: count('upgraded', 'final-verifying', 'verified', 'verify-failed'),
+      verified: count('verified'),
+      current: count('current'),
+      failed: count('stage-failed', 'rolled-back', 'rollback-failed', 'verify-failed'),
+      inFlight: hosts.filter((h) => h.phase !== null).length,
+      unknown: hosts.filter((h) => h.unknown).length,
+    },
+    batches: new Set(hosts.filter((h) => h.batch >= 0).map((h) => h.batch)).size,
+    currentBatch: pending.length === 0 ? null : Math.min(...pending.map((h) => h.batch)),
+    elapsedMs: (r.finishedAt ?? now) - r.createdAt,
+    // Batches still to run times the per-host estimate (hosts of a batch run side by side).
+    estimatedRemainingMs:
+      r.spec.estimateMsPerHost === null || r.finishedAt !== null
+        ? null
+        : new Set(pending.filter((h) => h.batch >= 0).map((h) => h.batch)).size * r.spec.estimateMsPerHost,
+    estimateMsPerHost: r.spec.estimateMsPerHost,
+    maxFailures: r.spec.maxFailures,
+    schedulerNow,
+    hosts: hosts.map((h) => ({
+      hostId: h.hostId,
+      hostname: names.get(h.hostId) ?? '',
+      role: h.role,
+      batch: h.batch,
+      state: h.state,
+      phase: h.phase,
+      installed: h.installed,
+      staged: h.staged,
+      unknown: h.unknown,
+      reason: h.reason,
+      startedAt: h.startedAt,
+      finishedAt: h.finishedAt,
+      downtimeMs: h.downtimeMs,
+    })),
+  };
+}
