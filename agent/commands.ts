@@ -2,35 +2,9 @@
  * What a verified command does. Only the types listed here run; anything else is refused, so a
  * controller cannot make the agent do what it was not built to do.
  */
-import type { Logger } from '../shared/logger';
 import { CONVOY_VERSION } from '../shared/version';
-import type { AgentConfig } from './config';
+import type { CommandContext, CommandHandler, ProgressReporter } from './command-context';
 import { phaseJournalSummary } from './phase/summary';
-import type { SeqJournal } from './seq-journal';
-
-export interface CommandContext {
-  readonly hostId: string;
-  readonly hostname: string;
-  readonly startedAtMs: number;
-  readonly journal: SeqJournal;
-  readonly now: () => number;
-  readonly config: AgentConfig;
-  readonly log: Logger;
-  readonly requestRestart?: () => void;
-}
-
-/** Sends a signed progress report for the command being handled (long commands only). */
-export type ProgressReporter = (body: Record<string, unknown>) => void;
-
-export interface CommandHandler {
-  (
-    body: Readonly<Record<string, unknown>>,
-    ctx: CommandContext,
-    progress: ProgressReporter,
-  ): Promise<Record<string, unknown>>;
-  /** Runs without holding up the commands behind it (its answer comes when it is done). */
-  readonly background?: boolean;
-}
 
 /** `phase` runs a recipe phase; its code (compiler, step executors) is loaded on first use only. */
 const phase: CommandHandler = Object.assign(

@@ -9,7 +9,7 @@ import { sha256Hex } from '../../shared/envelope';
 import { ConvoyError } from '../../shared/errors';
 import { compileRecipeData } from '../../shared/recipe/compile';
 import { PHASES, type PhaseName } from '../../shared/recipe/types';
-import type { CommandContext, ProgressReporter } from '../commands';
+import type { CommandContext, ProgressReporter } from '../command-context';
 import { execOnHost } from '../host/exec';
 import { loadSecretsFile, secretsFromMap } from '../secrets';
 import { STEP_REGISTRY } from '../steps';
