@@ -1,4 +1,4 @@
-import type { StagingSpec, WindowSpec } from './fleet/types';
+import type { StagingSpec, WindowSpec } from './schedule';
 import {
   cronProblem,
   formatInZone,

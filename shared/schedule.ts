@@ -11,7 +11,28 @@
  * inside the window finishes even when the window closes under it (style.md §14).
  */
 import { Cron } from 'croner';
-import type { StagingSpec, WindowSpec } from './fleet/types';
+
+/** When downtime is allowed: windows open at each cron instant (in `timezone`) for `durationMs`. */
+export interface WindowSpec {
+  readonly name: string;
+  /** Five-field cron (minute hour day-of-month month day-of-week). */
+  readonly cron: string;
+  readonly durationMs: number;
+  /** IANA time zone, e.g. `Europe/Paris`; `UTC` by default. */
+  readonly timezone: string;
+  /** No host starts when less than this remains in the window. Default 0. */
+  readonly cutoffMs: number;
+}
+
+/** When hosts pre-download (`download` phase): at each cron instant, or at once when `cron` is null. */
+export interface StagingSpec {
+  readonly cron: string | null;
+  readonly timezone: string;
+  /** A random delay in [0, jitterMs) added to the staging instant, so a fleet does not hit its mirror at once. */
+  readonly jitterMs: number;
+  /** Hosts staging at the same time. Default 10. */
+  readonly concurrency: number;
+}
 
 /** Where a window stands at some instant. When closed, `opensAtMs` is the next opening. */
 export interface WindowState {
