@@ -9,6 +9,7 @@ import {
   int,
   literal,
   nonEmptyStr,
+  nullable,
   object,
   oneOfByField,
   oneOrMany,
@@ -161,6 +162,21 @@ describe('schema', () => {
       expect(problemsOf(probe, ['a'])).toEqual(['must be a mapping of fields']);
       expect(problemsOf(probe, 'a')).toEqual(['must be a mapping of fields']);
       expect(problemsOf(probe, null)).toEqual(['is required']);
+    });
+
+    it('drops unknown fields instead of reporting them when told to ignore them', () => {
+      const lenient = object({ name: nonEmptyStr() }, { unknownFields: 'ignore' });
+      const input = JSON.parse('{"name": "a", "newer": 1, "__proto__": {"polluted": 1}}') as unknown;
+      expect(validate(lenient, input)).toEqual({ value: { name: 'a' }, problems: [] });
+      expect(problemsOf(lenient, { newer: 1 })).toEqual(['name: is required']);
+    });
+
+    it('takes null or absent as the value of a nullable field, and checks anything else', () => {
+      const s = object({ code: nullable(int()) });
+      expect(validate(s, { code: null }).value).toEqual({ code: null });
+      expect(validate(s, {}).value).toEqual({ code: null });
+      expect(validate(s, { code: 3 }).value).toEqual({ code: 3 });
+      expect(problemsOf(s, { code: 'x' })).toEqual(['code: must be an integer']);
     });
 
     it('runs cross-field checks with whichever fields were accepted', () => {

@@ -133,6 +133,9 @@ export const withDefault = <T>(inner: Spec<T>, value: T): Spec<T> => ({
   fallback: { value: typeof value === 'object' && value !== null ? Object.freeze(value) : value },
 });
 
+/** A field that may be null (or absent): null is then the value, never a problem. */
+export const nullable = <T>(inner: Spec<T>): Spec<T | null> => ({ ...inner, fallback: { value: null } });
+
 /** Reads the field from another input key: `timeoutMs: from('timeout', duration())`. */
 export const from = <T>(inputKey: string, inner: Spec<T>): Spec<T> => ({ ...inner, inputKey });
 
@@ -191,6 +194,11 @@ export function recordOf<T>(value: Spec<T>, keys?: { re: RegExp; what: string })
 export interface ObjectOptions<S extends Shape, O extends keyof S> {
   /** Fields that may be absent (and then are absent from the output). */
   readonly optional?: readonly O[];
+  /**
+   * What an input field the shape does not know is: a problem (`refuse`, the default: a typo in a
+   * file), or dropped from the output (`ignore`: a message from a newer sender may say more).
+   */
+  readonly unknownFields?: 'refuse' | 'ignore';
   /** Checks across fields, given whichever fields were accepted (always runs, for a complete report). */
   readonly check?: (fields: Partial<ObjectOf<S, O>>, path: string, problems: Problem[]) => void;
 }
@@ -208,7 +216,7 @@ export function object<S extends Shape, O extends keyof S & string = never>(
     parse(value, path, problems) {
       if (!isMapping(value)) return void problems.push({ path, message: 'must be a mapping of fields' });
       const before = problems.length;
-      for (const key of Object.keys(value)) {
+      for (const key of opts.unknownFields === 'ignore' ? [] : Object.keys(value)) {
         if (!known.has(key))
           problems.push({ path: at(path, key), message: `unknown field (known: ${listed})` });
       }
