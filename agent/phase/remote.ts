@@ -8,25 +8,17 @@ import path from 'node:path';
 import { sha256Hex } from '../../shared/envelope';
 import { ConvoyError } from '../../shared/errors';
 import { compileRecipeData } from '../../shared/recipe/compile';
-import { PHASES, type PhaseName } from '../../shared/recipe/types';
+import { parsePhaseCommand, type PhaseCommand, type StepProgress } from '../../shared/phase-contract';
+import { formatProblem } from '../../shared/schema';
 import type { CommandContext, ProgressReporter } from '../command-context';
 import { execOnHost } from '../host/exec';
 import { loadSecretsFile, secretsFromMap } from '../secrets';
 import { STEP_REGISTRY } from '../steps';
 import { PhaseJournal } from './journal';
 import { probeVersions, withProbedVersions } from './versions';
-import { runPhase, type StepRecord } from './runner';
+import { phaseReport, stepReport } from './report';
+import { runPhase } from './runner';
 import { activeRun, markActiveRun, PHASE_STATE_DIR } from './summary';
-
-interface PhaseCommand {
-  readonly runId: string;
-  readonly phase: PhaseName;
-  readonly recipe: unknown;
-  readonly digest: string;
-  readonly vars: Readonly<Record<string, string>>;
-  readonly roles: readonly string[];
-  readonly readRuns: readonly string[];
-}
 
 export async function runRemotePhase(
   body: Readonly<Record<string, unknown>>,
@@ -36,7 +28,7 @@ export async function runRemotePhase(
   const busy = activeRun();
   if (busy !== undefined)
     throw new ConvoyError('PHASE_BUSY', `phase run ${busy} is still running on this host`);
-  const cmd = parsePhaseCommand(body);
+  const cmd = parsePhaseCommandBody(body);
   if (sha256Hex(Buffer.from(JSON.stringify(cmd.recipe))) !== cmd.digest) {
     throw new ConvoyError('RECIPE_INVALID', 'the recipe does not match its digest');
   }
@@ -72,78 +64,22 @@ export async function runRemotePhase(
         // Each finished step is reported as it ends: the controller stores it at once.
         onStep: (e) => {
           if (e.phase === 'end' && e.record !== undefined)
-            progress({ runId: cmd.runId, step: stepReport(e.record) });
+            progress({ runId: cmd.runId, step: stepReport(e.record) } satisfies StepProgress);
         },
       },
     );
     log.info('phase finished', { ok: outcome.ok });
     // A check refreshes the package lists first: what is available is read after it ran.
     const seen = cmd.phase === 'check' ? await probeVersions(recipe, vars, execOnHost, {}, true) : probed;
-    return {
-      runId: outcome.runId,
-      phase: outcome.phase,
-      recipe: recipe.name,
-      digest: cmd.digest,
-      ok: outcome.ok,
-      installed: seen.installed ?? null,
-      available: seen.available ?? null,
-      resumed: outcome.resumed ?? null,
-      steps: outcome.steps.map(stepReport),
-    };
+    return phaseReport(outcome, { recipe: recipe.name, digest: cmd.digest }, seen);
   } finally {
     markActiveRun(undefined);
   }
 }
 
-function parsePhaseCommand(body: Readonly<Record<string, unknown>>): PhaseCommand {
-  const { runId, phase, recipe, digest, vars, roles, readRuns = [] } = body;
-  const bad = (field: string): never => {
-    throw new ConvoyError('COMMAND_REFUSED', `phase command: ${field} is missing or malformed`);
-  };
-  if (typeof runId !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(runId)) return bad('runId');
-  if (typeof phase !== 'string' || !(PHASES as readonly string[]).includes(phase)) return bad('phase');
-  if (typeof digest !== 'string' || !/^[0-9a-f]{64}$/.test(digest)) return bad('digest');
-  if (!isStringRecord(vars)) return bad('vars');
-  if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string')) return bad('roles');
-  if (
-    !Array.isArray(readRuns) ||
-    !readRuns.every((r) => typeof r === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(r))
-  )
-    return bad('readRuns');
-  return {
-    runId,
-    phase: phase as PhaseName,
-    recipe,
-    digest,
-    vars,
-    roles: roles,
-    readRuns: readRuns as string[],
-  };
-}
-
-function isStringRecord(value: unknown): value is Record<string, string> {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    !Array.isArray(value) &&
-    Object.values(value).every((v) => typeof v === 'string')
-  );
-}
-
-/** What the controller stores per step: bounded, masked output and the facts a later step needs. */
-function stepReport(r: StepRecord): Record<string, unknown> {
-  const res = r.result;
-  return {
-    stepId: r.step.id,
-    type: r.step.type,
-    status: r.status,
-    attempts: r.attempts,
-    ok: res?.ok ?? null,
-    exitCode: res?.exitCode ?? null,
-    durationMs: res?.durationMs ?? 0,
-    outputTail: res?.outputTail ?? '',
-    backupId: res?.backupId ?? null,
-    versions: res?.versions ?? [],
-    error: res?.error ?? null,
-  };
+/** The command is checked against the shared contract; a bad one is refused, naming every problem. */
+function parsePhaseCommandBody(body: Readonly<Record<string, unknown>>): PhaseCommand {
+  const parsed = parsePhaseCommand(body);
+  if (parsed.ok) return parsed.value;
+  throw new ConvoyError('COMMAND_REFUSED', `phase command: ${parsed.problems.map(formatProblem).join('; ')}`);
 }

@@ -1,6 +1,7 @@
-/** What the agent tells the controller about its phase journal in a status answer. */
+/** What the agent tells the controller about its phase journal in a status answer (shared/phase-contract.ts). */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import type { PhaseJournalSummary } from '../../shared/phase-contract';
 import { PHASE_JOURNAL_FILE, PhaseJournal } from './journal';
 
 export const PHASE_STATE_DIR = 'phase';
@@ -15,16 +16,6 @@ export function markActiveRun(runId: string | undefined): void {
 
 export function activeRun(): string | undefined {
   return activeRunId;
-}
-
-export interface PhaseJournalSummary {
-  readonly runId: string;
-  readonly recipe: string;
-  readonly phase: string;
-  /** `interrupted` when the last run never finished: the agent died inside it. */
-  readonly state: 'running' | 'succeeded' | 'failed' | 'interrupted';
-  readonly step: string | null;
-  readonly completed: readonly string[];
 }
 
 /** Null when this host never ran a phase. */

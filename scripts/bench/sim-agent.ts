@@ -17,6 +17,14 @@ import type { KeyPair } from '../../shared/ed25519';
 import { signEnvelope, verifyEnvelope, type EnvelopePayload } from '../../shared/envelope';
 import { keyIdOf, signChallenge } from '../../shared/keys';
 import type { Logger } from '../../shared/logger';
+import {
+  parsePhaseCommand,
+  type PhaseJournalSummary,
+  type PhaseReport,
+  type StepProgress,
+  type StepReport,
+} from '../../shared/phase-contract';
+import { formatProblem } from '../../shared/schema';
 import { decodeControllerMessage, encodeAgentMessage } from '../../proto/stream-codec';
 import type { OutgoingAgentMessage, WireControllerMessage, WireSignedEnvelope } from '../../proto/wire';
 
@@ -64,7 +72,7 @@ export function isStepsAnswer(value: unknown): value is StepsAnswer {
   return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'steps';
 }
 
-type Reply = (type: 'progress' | 'result', body: Record<string, unknown>) => void;
+type Reply = (type: 'progress' | 'result' | 'refusal', body: Record<string, unknown>) => void;
 
 export class SimAgent {
   private readonly client: grpc.Client;
@@ -76,7 +84,7 @@ export class SimAgent {
   private online = false;
   private heartbeat: NodeJS.Timeout | undefined;
   private onlineWaiters: (() => void)[] = [];
-  private lastPhase: { runId: string; phase: string; state: string } | null = null;
+  private lastPhase: PhaseJournalSummary | null = null;
   /** Steps this agent reported as run, over every phase. */
   stepsRun = 0;
 
@@ -162,7 +170,7 @@ export class SimAgent {
         payload.seq,
         type,
         body,
-        type === 'result' ? payload.idempotencyKey : randomUUID(),
+        type === 'progress' ? randomUUID() : payload.idempotencyKey,
       );
     switch (payload.type) {
       case 'ping':
@@ -189,9 +197,14 @@ export class SimAgent {
 
   /** Every step of the phase "ran" and succeeded: one progress report per step, then the result. */
   private answerPhase(body: Readonly<Record<string, unknown>>, reply: Reply): void {
-    const runId = String(body['runId']);
-    const phase = String(body['phase']);
-    const steps = phaseSteps(body['recipe'], phase).map((s) => ({
+    // Checked against the same contract as the real agent's (shared/phase-contract.ts).
+    const parsed = parsePhaseCommand(body);
+    if (!parsed.ok) {
+      const message = `phase command: ${parsed.problems.map(formatProblem).join('; ')}`;
+      return reply('refusal', { code: 'COMMAND_REFUSED', message });
+    }
+    const { runId, phase, recipe, digest } = parsed.value;
+    const steps = phaseSteps(recipe, phase).map((s): StepReport => ({
       stepId: s.id,
       type: s.type,
       status: 'ran',
@@ -204,22 +217,30 @@ export class SimAgent {
       versions: [],
       error: null,
     }));
-    for (const step of steps) reply('progress', { runId, step });
+    for (const step of steps) reply('progress', { runId, step } satisfies StepProgress);
     this.stepsRun += steps.length;
-    this.lastPhase = { runId, phase, state: 'succeeded' };
+    const name = recipeName(recipe);
+    this.lastPhase = {
+      runId,
+      recipe: name,
+      phase,
+      state: 'succeeded',
+      step: null,
+      completed: steps.map((s) => s.stepId),
+    };
     const check = phase === 'check';
-    reply('result', {
-      command: 'phase',
+    const report: PhaseReport = {
       runId,
       phase,
-      recipe: recipeName(body['recipe']),
-      digest: body['digest'],
+      recipe: name,
+      digest,
       ok: true,
       installed: check ? SIM_INSTALLED : null,
       available: check ? [...SIM_AVAILABLE] : null,
       resumed: null,
       steps,
-    });
+    };
+    reply('result', { command: 'phase', ...report });
   }
 
   private reply(
