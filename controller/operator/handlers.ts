@@ -5,7 +5,6 @@
 import type * as grpc from '@grpc/grpc-js';
 import { ConvoyError } from '../../shared/errors';
 import { labelProblem, matchesSelector, type Labels } from '../../shared/labels';
-import type { Logger } from '../../shared/logger';
 import { CONVOY_VERSION } from '../../shared/version';
 import type {
   WireRunPhaseRequest,
@@ -19,20 +18,11 @@ import type {
 } from '../../proto/wire';
 import { createEnrollmentToken } from '../enrollment';
 import type { AgentGateway, DispatchResult } from '../gateway/gateway';
+import type { OperatorDeps } from '../deps';
 import { toServiceError, unary } from '../grpc-errors';
 import { runPhaseOnHost } from './run-phase';
 import { hostApps, listRollouts, type HostAppRecord } from '../rollout/rollout-store';
-import type { ControllerKey } from '../signing-key';
-import type { HostRecord, Store } from '../store/store';
-
-export interface OperatorDeps {
-  readonly store: Store;
-  readonly gateway: AgentGateway;
-  readonly key: ControllerKey;
-  readonly agentListen: string;
-  readonly log: Logger;
-  readonly now: () => number;
-}
+import type { HostRecord } from '../store/store';
 
 const DEFAULT_PING_TIMEOUT_MS = 5000;
 const MAX_PING_TIMEOUT_MS = 120_000;

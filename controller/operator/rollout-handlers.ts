@@ -2,7 +2,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { ConvoyError } from '../../shared/errors';
 import { unary } from '../grpc-errors';
-import { applyDeployments, listDeployments } from '../rollout/deployments';
+import { applyDeployments, listDeployments } from '../rollout/deployment-store';
 import type { StoredDeployment } from '../rollout/plan';
 import { listRollouts } from '../rollout/rollout-store';
 import {

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { ConvoyError } from '../../shared/errors';
 import type { DeploymentSpec, WindowSpec } from '../../shared/fleet/types';
 import type { Store } from '../store/store';
-import { prepareRecipe } from '../operator/run-phase';
+import { prepareRecipe } from '../phase/recipe';
 import { appendEvent } from '../store/events';
 import type { StoredDeployment } from './plan';
 

@@ -124,6 +124,11 @@ export interface RolloutRecord {
   readonly pauseUntil: number | null;
   /** The highest batch the operator (or the timed pause) let start. */
   readonly releasedBatch: number;
+  /**
+   * Failed hosts tolerated beyond the spec's `maxFailures`: a resumed halt accepts the failures it
+   * halted on, not more. Status, not spec: the spec is never edited.
+   */
+  readonly toleratedFailures: number;
   readonly stageAt: number;
   readonly stagedAt: number | null;
   readonly windowOpenedAt: number | null;

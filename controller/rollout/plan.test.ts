@@ -1,7 +1,7 @@
 import type { DeploymentSpec } from '../../shared/fleet/types';
 import type { HostRecord } from '../store/store';
 import { amountOf, assignBatches, latestCommon, offers, resolveHosts, upstreamVersion } from './plan';
-import { diffValues } from './deployments';
+import { diffValues } from './deployment-store';
 import { SchedulerClock } from './clock';
 
 describe('batches', () => {

@@ -17,9 +17,10 @@ import {
   type PolicyVerdict,
   type UpgradePolicy,
 } from '../../shared/semver-policy';
-import type { OperatorDeps } from '../operator/handlers';
-import { sendPhase, type PreparedRecipe } from '../operator/run-phase';
-import { insertPhaseRun } from '../store/phase-runs';
+import type { OperatorDeps } from '../deps';
+import type { PreparedRecipe } from '../phase/recipe';
+import { sendPhase } from '../phase/send';
+import { insertPhaseRun, meanPhaseDurations } from '../store/phase-runs';
 import type { HostRecord } from '../store/store';
 import type { RolloutHostSpec } from './model';
 
@@ -131,12 +132,7 @@ export async function estimateMs(
   recipe: string,
   phases: readonly string[],
 ): Promise<number | null> {
-  const rows = await deps.store.db.all<{ phase: string; mean: number | null }>(
-    `SELECT phase, AVG(finished_at - started_at) AS mean FROM phase_runs
-      WHERE recipe = ? AND state = 'succeeded' AND finished_at IS NOT NULL
-        AND phase IN (SELECT value FROM json_each(?)) GROUP BY phase`,
-    [recipe, JSON.stringify(phases)],
-  );
+  const rows = await meanPhaseDurations(deps.store.db, recipe, phases);
   if (rows.length === 0) return null;
   return Math.round(rows.reduce((sum, r) => sum + (r.mean ?? 0), 0));
 }

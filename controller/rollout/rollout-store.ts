@@ -17,6 +17,7 @@ interface RolloutRow {
   paused: number;
   pause_until: number | null;
   released_batch: number;
+  tolerated_failures: number;
   stage_at: number;
   staged_at: number | null;
   window_opened_at: number | null;
@@ -57,6 +58,7 @@ function toRollout(r: RolloutRow): RolloutRecord {
     paused: r.paused === 1,
     pauseUntil: r.pause_until,
     releasedBatch: r.released_batch,
+    toleratedFailures: r.tolerated_failures,
     stageAt: r.stage_at,
     stagedAt: r.staged_at,
     windowOpenedAt: r.window_opened_at,
@@ -190,12 +192,29 @@ export async function rolloutHosts(db: Tx, rolloutId: string): Promise<RolloutHo
   return rows.map(toHost);
 }
 
+/**
+ * Whether rollout `r` is still in the state (and pause) it was read in. The engine decides from a
+ * read made before its write, and an operator's abort, pause or resume may be written in between:
+ * that must win, so a transition decided from the older read is dropped.
+ */
+export async function rolloutUnchanged(
+  tx: Tx,
+  r: Pick<RolloutRecord, 'id' | 'state' | 'paused'>,
+): Promise<boolean> {
+  const row = await tx.get<{ state: string; paused: number }>(
+    'SELECT state, paused FROM rollouts WHERE id = ?',
+    [r.id],
+  );
+  return row !== undefined && row.state === r.state && row.paused === (r.paused ? 1 : 0);
+}
+
 export type RolloutPatch = Partial<{
   state: RolloutState;
   reason: string;
   paused: boolean;
   pauseUntil: number | null;
   releasedBatch: number;
+  toleratedFailures: number;
   stagedAt: number;
   windowOpenedAt: number;
   finalizeState: 'sent' | 'succeeded' | 'failed' | null;
@@ -222,6 +241,7 @@ const ROLLOUT_COLUMNS: Record<keyof RolloutPatch, string> = {
   paused: 'paused',
   pauseUntil: 'pause_until',
   releasedBatch: 'released_batch',
+  toleratedFailures: 'tolerated_failures',
   stagedAt: 'staged_at',
   windowOpenedAt: 'window_opened_at',
   finalizeState: 'finalize_state',

@@ -6,10 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import { ConvoyError } from '../../shared/errors';
 import { stagingTime } from '../../shared/schedule';
-import type { OperatorDeps } from '../operator/handlers';
-import { prepareRecipe } from '../operator/run-phase';
+import type { OperatorDeps } from '../deps';
+import { prepareRecipe } from '../phase/recipe';
 import type { SchedulerClock } from './clock';
-import { getDeployment } from './deployments';
+import { listEventViews, type EventView } from '../store/events';
+import { getDeployment } from './deployment-store';
 import type { RolloutEngine } from './engine';
 import type { RolloutHostSpec, RolloutRecord, RolloutSpec } from './model';
 import { planRollout, type Plan } from './plan';
@@ -117,43 +118,15 @@ export async function rolloutView(deps: RolloutServiceDeps, r: RolloutRecord): P
   return buildRolloutView(r, await rolloutHosts(deps.store.db, r.id), deps.clock.now(), deps.now());
 }
 
-export async function listEvents(
+export function listEvents(
   deps: OperatorDeps,
   req: { rolloutId: string; hostId: string; limit: number },
-): Promise<Record<string, unknown>[]> {
-  const where: string[] = [];
-  const params: string[] = [];
-  if (req.rolloutId) {
-    where.push('rollout_id = ?');
-    params.push(req.rolloutId);
-  }
-  if (req.hostId) {
-    where.push('host_id = ?');
-    params.push(req.hostId);
-  }
-  const limit = req.limit > 0 ? Math.min(req.limit, 100_000) : 1000;
-  const rows = await deps.store.db.all<{
-    id: number;
-    at: number;
-    actor: string;
-    kind: string;
-    host_id: string | null;
-    data_json: string;
-    hash: string;
-  }>(
-    `SELECT * FROM (SELECT id, at, actor, kind, host_id, data_json, hash FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-       ORDER BY id DESC LIMIT ${limit}) ORDER BY id`,
-    params,
-  );
-  return rows.map((r) => ({
-    id: r.id,
-    at: r.at,
-    actor: r.actor,
-    kind: r.kind,
-    hostId: r.host_id,
-    data: JSON.parse(r.data_json) as unknown,
-    hash: r.hash,
-  }));
+): Promise<EventView[]> {
+  return listEventViews(deps.store.db, {
+    ...(req.rolloutId ? { rolloutId: req.rolloutId } : {}),
+    ...(req.hostId ? { hostId: req.hostId } : {}),
+    limit: req.limit > 0 ? Math.min(req.limit, 100_000) : 1000,
+  });
 }
 
 export async function getRolloutView(deps: RolloutServiceDeps, id: string): Promise<RolloutView> {

@@ -57,6 +57,7 @@ export interface RolloutView {
   readonly elapsedMs: number;
   readonly estimatedRemainingMs: number | null;
   readonly estimateMsPerHost: number | null;
+  /** Failed hosts the rollout tolerates: the spec's threshold plus what resumed halts accepted. */
   readonly maxFailures: number;
   /** The scheduler's clock (warped in the demo and tests), which windows are judged on. */
   readonly schedulerNow: number;
@@ -64,7 +65,13 @@ export interface RolloutView {
 }
 
 /** Host states whose upgrade is behind them, for good or ill: the current batch is among the rest. */
-const PAST_UPGRADE: readonly HostState[] = ['upgraded', 'verified', 'current', 'rolled-back', 'rollback-failed'];
+const PAST_UPGRADE: readonly HostState[] = [
+  'upgraded',
+  'verified',
+  'current',
+  'rolled-back',
+  'rollback-failed',
+];
 
 /**
  * The view of `r` and its `hosts`; `schedulerNow` judges the window, `now` (the wall clock)
@@ -115,7 +122,7 @@ export function buildRolloutView(
         ? null
         : new Set(pending.filter((h) => h.batch >= 0).map((h) => h.batch)).size * r.spec.estimateMsPerHost,
     estimateMsPerHost: r.spec.estimateMsPerHost,
-    maxFailures: r.spec.maxFailures,
+    maxFailures: r.spec.maxFailures + r.toleratedFailures,
     schedulerNow,
     hosts: hosts.map((h) => ({
       hostId: h.hostId,

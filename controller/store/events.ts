@@ -61,3 +61,53 @@ export async function verifyEventChain(tx: Tx): Promise<number | null> {
   }
   return null;
 }
+
+/** An audit event as `convoy events` shows it. */
+export interface EventView {
+  readonly id: number;
+  readonly at: number;
+  readonly actor: string;
+  readonly kind: string;
+  readonly hostId: string | null;
+  readonly data: unknown;
+  readonly hash: string;
+}
+
+/** The last `limit` events (of a rollout, of a host), oldest first. */
+export async function listEventViews(
+  db: Tx,
+  filter: { rolloutId?: string; hostId?: string; limit: number },
+): Promise<EventView[]> {
+  const where: string[] = [];
+  const params: (string | number)[] = [];
+  if (filter.rolloutId !== undefined) {
+    where.push('rollout_id = ?');
+    params.push(filter.rolloutId);
+  }
+  if (filter.hostId !== undefined) {
+    where.push('host_id = ?');
+    params.push(filter.hostId);
+  }
+  const rows = await db.all<{
+    id: number;
+    at: number;
+    actor: string;
+    kind: string;
+    host_id: string | null;
+    data_json: string;
+    hash: string;
+  }>(
+    `SELECT * FROM (SELECT id, at, actor, kind, host_id, data_json, hash FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY id DESC LIMIT ?) ORDER BY id`,
+    [...params, filter.limit],
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    at: r.at,
+    actor: r.actor,
+    kind: r.kind,
+    hostId: r.host_id,
+    data: JSON.parse(r.data_json) as unknown,
+    hash: r.hash,
+  }));
+}

@@ -159,6 +159,10 @@ export const MIGRATIONS: readonly string[] = [
     GENERATED ALWAYS AS (json_extract(data_json, '$.rolloutId')) VIRTUAL;
   CREATE INDEX events_by_rollout ON events (rollout_id);
   `,
+  // 2: what a resumed halt tolerates is the rollout's status; its spec_json is never edited.
+  `
+  ALTER TABLE rollouts ADD COLUMN tolerated_failures INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 /** Applies pending migrations; refuses a store written by a newer Convoy. */

@@ -134,3 +134,52 @@ export async function markOrphanedPhaseRunsLost(db: Sqlite, nowMs: number): Prom
     return result.changes;
   });
 }
+
+/** The mean duration of past successful runs of each of these phases of `recipe`. */
+export function meanPhaseDurations(
+  db: Tx,
+  recipe: string,
+  phases: readonly string[],
+): Promise<{ phase: string; mean: number | null }[]> {
+  return db.all<{ phase: string; mean: number | null }>(
+    `SELECT phase, AVG(finished_at - started_at) AS mean FROM phase_runs
+      WHERE recipe = ? AND state = 'succeeded' AND finished_at IS NOT NULL
+        AND phase IN (SELECT value FROM json_each(?)) GROUP BY phase`,
+    [recipe, JSON.stringify(phases)],
+  );
+}
+
+/** A send whose answer never came ends as lost when a new send takes over (reconcile). */
+export async function markPhaseRunLost(tx: Tx, id: string, nowMs: number): Promise<void> {
+  await tx.run("UPDATE phase_runs SET state = 'lost', finished_at = ? WHERE id = ? AND state = 'sent'", [
+    nowMs,
+    id,
+  ]);
+}
+
+/** The newest phase run of `phase` in the agent run `runId` on `hostId`. */
+export async function latestPhaseRunId(
+  db: Tx,
+  q: { runId: string; phase: string; hostId: string },
+): Promise<string | undefined> {
+  const row = await db.get<{ id: string }>(
+    'SELECT id FROM phase_runs WHERE run_id = ? AND phase = ? AND host_id = ? ORDER BY started_at DESC LIMIT 1',
+    [q.runId, q.phase, q.hostId],
+  );
+  return row?.id;
+}
+
+/**
+ * Step ids of `phase` the store already has a result for, for the send `phaseRunId`: recorded for
+ * this send, or ran on this host in an earlier send of the same run and phase (a step done before
+ * is not a second run).
+ */
+export async function knownStepIds(db: Tx, phaseRunId: string, phase: string): Promise<Set<string>> {
+  const rows = await db.all<{ step_id: string }>(
+    `SELECT sr.step_id FROM step_results sr JOIN phase_runs pr ON pr.id = sr.phase_run_id
+      WHERE (pr.run_id, pr.host_id) = (SELECT run_id, host_id FROM phase_runs WHERE id = ?) AND pr.phase = ?
+        AND (sr.phase_run_id = ? OR sr.status = 'ran')`,
+    [phaseRunId, phase, phaseRunId],
+  );
+  return new Set(rows.map((row) => row.step_id));
+}

@@ -1,0 +1,294 @@
+/**
+ * Phases in flight: sending a host's phase or the rollout's finalize, taking its answer, and
+ * reconciling a phase the store says is in flight that no promise of this process waits for
+ * (after a restart, or a lost answer). Reconcile is written once, for hosts and finalize alike:
+ * a `Flight` says how each differs (what it re-reads, what an answer does).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../../shared/logger';
+import type { PhaseName } from '../../shared/recipe/types';
+import type { WirePhaseReport, WireStepReport } from '../../proto/wire';
+import type { OperatorDeps } from '../deps';
+import type { PreparedRecipe } from '../phase/recipe';
+import { sendPhase, type PhaseCallResult } from '../phase/send';
+import { knownStepIds, latestPhaseRunId, recordPhaseRunEnd } from '../store/phase-runs';
+import { decideHostResult, type PhaseOutcome } from './host-results';
+import { agentRunId, relatedRunIds, type RolloutHostRecord, type RolloutRecord } from './model';
+import { decideReconcile, type JournalView } from './reconcile';
+import { getRollout, rolloutHosts } from './rollout-store';
+import { hostRunId, hostSend, type PhaseSend, type RolloutWriter } from './rollout-writer';
+import { decideFinalizeResult } from './transitions';
+
+export interface FlightDeps extends OperatorDeps {
+  readonly writer: RolloutWriter;
+  readonly recipeOf: (r: RolloutRecord) => PreparedRecipe;
+  readonly varsFor: (r: RolloutRecord, h: RolloutHostRecord) => Record<string, string>;
+  /** Called when a flight ends: the engine looks again. */
+  readonly poke: () => void;
+}
+
+/** How often a reconcile that must wait (offline host, phase still running) looks again. */
+const RECONCILE_PAUSE_MS = 500;
+
+/** One phase in flight, as reconcile sees it. */
+interface Flight {
+  readonly r: RolloutRecord;
+  readonly host: RolloutHostRecord;
+  readonly send: PhaseSend;
+  readonly finalize: boolean;
+  /** False when the store moved on since this flight was read (an answer landed meanwhile). */
+  readonly current: boolean;
+}
+
+export class PhaseFlights {
+  private readonly inflight = new Map<string, Promise<void>>();
+  private readonly log: Logger;
+
+  constructor(private readonly deps: FlightDeps) {
+    this.log = deps.log.child({ component: 'rollout' });
+  }
+
+  get size(): number {
+    return this.inflight.size;
+  }
+
+  /** Whether a promise of this process waits for the host's phase (or, for 'finalize', the finalize). */
+  has(r: RolloutRecord, hostIdOrFinalize: string): boolean {
+    return this.inflight.has(`${r.id}/${hostIdOrFinalize}`);
+  }
+
+  async settled(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight.values()]);
+  }
+
+  /** Sends a host's phase (written ahead), or reconciles it. */
+  launchHost(r: RolloutRecord, h: RolloutHostRecord, mode: 'send' | 'reconcile'): void {
+    this.launch(`${r.id}/${h.hostId}`, async () => {
+      const flight = await this.hostFlight(r, h, mode);
+      if (flight === undefined) return;
+      if (mode === 'send') return this.sendAndTake(flight);
+      return this.reconcile(flight);
+    });
+  }
+
+  /** Sends the rollout's finalize (written ahead), or reconciles it. */
+  launchFinalize(r: RolloutRecord, mode: 'send' | 'reconcile'): void {
+    this.launch(`${r.id}/finalize`, async () => {
+      const flight = await this.finalizeFlight(r);
+      if (flight === undefined) return;
+      if (mode === 'send') return this.sendAndTake(flight);
+      return this.reconcile(flight);
+    });
+  }
+
+  private launch(key: string, work: () => Promise<void>): void {
+    const run = work()
+      .catch((err: unknown) => this.log.error('phase failed in the controller', { key, err }))
+      .finally(() => {
+        this.inflight.delete(key);
+        this.deps.poke();
+      });
+    this.inflight.set(key, run);
+  }
+
+  /** The host's row as it is now: a snapshot may predate an answer that landed meanwhile. */
+  private async hostFlight(
+    r: RolloutRecord,
+    seen: RolloutHostRecord,
+    mode: 'send' | 'reconcile',
+  ): Promise<Flight | undefined> {
+    const h =
+      mode === 'send'
+        ? seen
+        : (await rolloutHosts(this.deps.store.db, r.id)).find((x) => x.hostId === seen.hostId);
+    if (h === undefined || h.phase === null || h.phaseRunId === null) return undefined;
+    const current = h.phaseRunId === seen.phaseRunId;
+    return {
+      r,
+      host: h,
+      finalize: false,
+      current,
+      send: { phase: h.phase as PhaseName, runId: hostRunId(r.id, h.state), phaseRunId: h.phaseRunId },
+    };
+  }
+
+  private async finalizeFlight(seen: RolloutRecord): Promise<Flight | undefined> {
+    const r = await getRollout(this.deps.store.db, seen.id);
+    const hostId = r.finalizeHost;
+    if (r.finalizeState !== 'sent' || hostId === null) return undefined;
+    const h = (await rolloutHosts(this.deps.store.db, r.id)).find((x) => x.hostId === hostId);
+    const runId = agentRunId(r.id, 'finalize');
+    const phaseRunId = await latestPhaseRunId(this.deps.store.db, { runId, phase: 'finalize', hostId });
+    if (h === undefined || phaseRunId === undefined) return undefined;
+    return { r, host: h, finalize: true, current: true, send: { phase: 'finalize', runId, phaseRunId } };
+  }
+
+  private async sendAndTake(f: Flight): Promise<void> {
+    const host = await this.deps.store.getHost(f.host.hostId);
+    if (host === undefined) return;
+    const prepared = this.deps.recipeOf(f.r);
+    const result = await sendPhase(this.deps, host, prepared, {
+      ...f.send,
+      roles: f.host.role === '' ? [] : [f.host.role],
+      vars: this.deps.varsFor(f.r, f.host),
+      timeoutMs: 0,
+      rolloutId: f.r.id,
+      readRuns: relatedRunIds(f.r.id, f.send.runId),
+    });
+    await this.take(f, outcomeOf(result));
+  }
+
+  /** What an answer (or its absence) does: the host's result table, or finalize's. */
+  private async take(f: Flight, outcome: PhaseOutcome): Promise<void> {
+    const { r, host: h } = f;
+    if (f.finalize) {
+      if (outcome.kind === 'unknown')
+        return this.deps.writer.reason(
+          r,
+          `finalize answer lost (${outcome.why}); reconciling with ${h.hostId}`,
+        );
+      const current = await getRollout(this.deps.store.db, r.id);
+      if (current.finalizeState !== 'sent') return;
+      const ok = outcome.kind === 'ok';
+      await this.deps.writer.transition(
+        current,
+        decideFinalizeResult(current.state, ok, ok ? '' : outcome.why),
+      );
+      return;
+    }
+    if (outcome.kind === 'unknown') return this.deps.writer.hostUnknown(r, h, true, outcome.why);
+    const next = decideHostResult(h, outcome, {
+      target: r.spec.target,
+      now: this.deps.now(),
+      nextPhaseRunId: randomUUID(),
+    });
+    const prepared = this.deps.recipeOf(r);
+    await this.deps.writer.hostResult(r, h, next, prepared);
+    if (next.chained === undefined) return;
+    const chainedHost = { ...h, ...next.hostPatch, state: next.chained.state } as RolloutHostRecord;
+    await this.sendAndTake({
+      ...f,
+      host: chainedHost,
+      send: hostSend(r.id, next.chained.state, chainedHost.phaseRunId ?? ''),
+    });
+  }
+
+  /** Settles a flight nobody waits for with the agent's journal (reconcile.ts decides). */
+  private async reconcile(f: Flight): Promise<void> {
+    if (!f.current) return;
+    const { r, host: h } = f;
+    // Each wait ends the promise and pokes the next tick, which reconciles again: without a
+    // pause an offline host kept the controller spinning on the store.
+    const online = this.deps.gateway.isOnline(h.hostId);
+    const journal = online ? await this.queryJournal(h.hostId) : undefined;
+    const step = decideReconcile(online, journal, f.send);
+    switch (step.kind) {
+      case 'offline':
+        if (f.finalize)
+          await this.deps.writer.reason(r, `finalize host ${h.hostId} is offline; waiting for it`);
+        else if (!h.unknown) await this.deps.writer.hostUnknown(r, h, true, 'offline with a phase in flight');
+        return delay(RECONCILE_PAUSE_MS);
+      case 'no-answer':
+        return delay(RECONCILE_PAUSE_MS);
+      case 'running':
+        if (h.unknown && !f.finalize)
+          await this.deps.writer.hostUnknown(r, h, false, 'still running on the agent');
+        return delay(RECONCILE_PAUSE_MS);
+      case 'finished': {
+        // The phase run ends in the store too, with the steps only the journal knows of.
+        const steps = await this.stepsFromJournal(r, f.send, journal?.completed ?? []);
+        await recordPhaseRunEnd(this.deps.store.db, {
+          id: f.send.phaseRunId,
+          hostId: h.hostId,
+          state: step.ok ? 'succeeded' : 'failed',
+          seq: 0,
+          resumedJson: JSON.stringify({ reconciled: 'from the agent journal' }),
+          steps,
+          nowMs: this.deps.now(),
+          rolloutId: r.id,
+        });
+        return this.take(f, step.ok ? { kind: 'ok' } : { kind: 'failed', why: 'the phase failed' });
+      }
+      case 'resend': {
+        const send = { ...f.send, phaseRunId: randomUUID() };
+        const what = { hostId: h.hostId, finalize: f.finalize, journal: journal?.state ?? null };
+        await this.deps.writer.resend(r, what, f.send.phaseRunId, send, this.deps.recipeOf(r));
+        return this.sendAndTake({ ...f, host: { ...h, phaseRunId: send.phaseRunId, unknown: false }, send });
+      }
+    }
+  }
+
+  private async queryJournal(hostId: string): Promise<JournalView | null | undefined> {
+    const host = await this.deps.store.getHost(hostId);
+    if (host === undefined) return undefined;
+    const [answer] = await this.deps.gateway.dispatch([host], 'status', {}, 10_000);
+    const outcome = answer?.outcome;
+    if (outcome?.outcome !== 'ok') return undefined;
+    return parseJournal(outcome.result.body['phaseJournal']);
+  }
+
+  /**
+   * The steps of the phase the agent's journal lists as completed that the store has no result
+   * for (they ended while no controller listened): recorded as ran and ok, marked as from the journal.
+   */
+  private async stepsFromJournal(
+    r: RolloutRecord,
+    send: PhaseSend,
+    completed: readonly string[],
+  ): Promise<WireStepReport[]> {
+    const recipe = this.deps.recipeOf(r).recipe;
+    const steps =
+      send.phase === 'finalize' ? (recipe.phases.finalize?.steps ?? []) : recipe.phases[send.phase];
+    const known = await knownStepIds(this.deps.store.db, send.phaseRunId, send.phase);
+    return steps
+      .filter((st) => completed.includes(st.id) && !known.has(st.id))
+      .map((st) => ({
+        stepId: st.id,
+        type: st.type,
+        status: 'ran',
+        attempts: 0,
+        ok: true,
+        exitCode: -1,
+        durationMs: 0,
+        outputTail: '(from the agent journal: this step ended while the controller was away)',
+        backupId: '',
+        versions: [],
+        errorCode: '',
+        errorMessage: '',
+      }));
+  }
+}
+
+/** A phase call as the rollout sees it: ok, failed (and why), or unknown (lost, or agent busy). */
+export function outcomeOf(result: PhaseCallResult): PhaseOutcome {
+  if (result.kind === 'lost' || (result.kind === 'refused' && result.code === 'PHASE_BUSY'))
+    return { kind: 'unknown', why: `${result.code}: ${result.message}` };
+  if (result.kind === 'refused') return { kind: 'failed', why: `${result.code}: ${result.message}` };
+  if (!result.report.ok) return { kind: 'failed', why: failureOf(result.report) };
+  const backupId = result.report.steps.find((s) => s.backupId !== '')?.backupId;
+  return backupId === undefined ? { kind: 'ok' } : { kind: 'ok', backupId };
+}
+
+function failureOf(report: WirePhaseReport): string {
+  const failed = report.steps.find((s) => s.status === 'ran' && !s.ok);
+  if (failed !== undefined)
+    return `${failed.stepId}: ${failed.errorCode || 'failed'} ${failed.errorMessage}`.trim();
+  if (report.resumed !== '') return `resume decided: ${report.resumed}`;
+  return 'the phase failed';
+}
+
+function parseJournal(j: unknown): JournalView | null {
+  if (typeof j !== 'object' || j === null) return null;
+  const v = j as Record<string, unknown>;
+  const completed = Array.isArray(v['completed']) ? v['completed'] : [];
+  return {
+    runId: typeof v['runId'] === 'string' ? v['runId'] : '',
+    phase: typeof v['phase'] === 'string' ? v['phase'] : '',
+    state: typeof v['state'] === 'string' ? v['state'] : '',
+    completed: completed.filter((x): x is string => typeof x === 'string').slice(0, 1000),
+  };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,46 @@
+/**
+ * Reconcile, decided: a phase the store says is in flight, that no promise of this controller
+ * waits for (it restarted, or the answer was lost), is settled against the agent's journal. The
+ * same rule serves a host's phase and the rollout's finalize. Pure: engine-flight.ts does the I/O.
+ *
+ *   agent offline                         ─▶ offline   (say so; look again later)
+ *   no answer to the status query         ─▶ no-answer (look again later)
+ *   journal: this run and phase, running  ─▶ running   (wait: the agent finishes it)
+ *   journal: this run and phase, ended    ─▶ finished  (take its outcome; never send it again)
+ *   journal: another run, or interrupted  ─▶ resend    (never received, or the agent crashed:
+ *                                                      its resume table decides per step)
+ */
+
+/** What the agent's `status` says of its phase journal. */
+export interface JournalView {
+  readonly runId: string;
+  readonly phase: string;
+  readonly state: string;
+  /** Step ids the journal's run completed (every phase of the run). */
+  readonly completed: readonly string[];
+}
+
+export type ReconcileStep =
+  | { readonly kind: 'offline' }
+  | { readonly kind: 'no-answer' }
+  | { readonly kind: 'running' }
+  | { readonly kind: 'finished'; readonly ok: boolean }
+  | { readonly kind: 'resend' };
+
+/**
+ * `journal` is undefined when the agent did not answer, null when it has no journal at all.
+ */
+export function decideReconcile(
+  online: boolean,
+  journal: JournalView | null | undefined,
+  expected: { readonly runId: string; readonly phase: string },
+): ReconcileStep {
+  if (!online) return { kind: 'offline' };
+  if (journal === undefined) return { kind: 'no-answer' };
+  if (journal !== null && journal.runId === expected.runId && journal.phase === expected.phase) {
+    if (journal.state === 'running') return { kind: 'running' };
+    if (journal.state === 'succeeded' || journal.state === 'failed')
+      return { kind: 'finished', ok: journal.state === 'succeeded' };
+  }
+  return { kind: 'resend' };
+}
