@@ -25,7 +25,7 @@ import type { AptStep } from '../../shared/recipe/types';
 import { stepContext } from '../helpers/step-context';
 import { waitFor } from '../helpers/wait';
 import { publishBmCore } from './net-disk/namespaced-fleet';
-import { hostStatus, rolloutEvents, startRollout, waitForRollout, FINISHED } from '../helpers/rollout-probe';
+import { hostStatus, isResting, rolloutEvents, startRollout, waitForRollout } from '../helpers/rollout-probe';
 import { filesBelow, mountSmallTmpfs, unmountAll } from '../helpers/tmpfs';
 
 jest.setTimeout(180_000);
@@ -68,7 +68,7 @@ describe('chaos › disk full while staging', () => {
       await fleet.cliOk('apply', fleet.writeFleet(fleet.fleetYaml()));
       const id = await startRollout(fleet);
 
-      const done = await waitForRollout(fleet, id, 'the rollout to stop', (d) => FINISHED.includes(d.state));
+      const done = await waitForRollout(fleet, id, 'the rollout to stop', isResting);
       expect(done.state).toBe('halted');
       expect(done.reason).toContain(full.hostId);
       const row = done.hosts.find((h) => h.hostId === full.hostId);

@@ -11,7 +11,9 @@
  * for 8 s (finalize, verify) in front of the core host's fake BlueMind.
  */
 import path from 'node:path';
+import type { RolloutView } from '../../controller/rollout/view';
 import { iptablesUnavailableReason } from '../../scripts/fixtures/netns';
+import { skipReason } from '../helpers/require-tool';
 import { waitFor } from '../helpers/wait';
 import {
   createNamespacedFleet,
@@ -24,21 +26,19 @@ import {
 import {
   agentJournal,
   dpkgUpgrades,
-  FINISHED,
   hostStatus,
+  isResting,
   phaseRuns,
   rolloutEvents,
   rolloutStatus,
   startRollout,
   waitForRollout,
-  type RolloutDoc,
 } from '../helpers/rollout-probe';
 import { startSlowProxy, type SlowProxy } from './net-disk/slow-proxy';
 
 jest.setTimeout(300_000);
 
-const unavailable = iptablesUnavailableReason();
-if (unavailable !== undefined) process.stderr.write(`partition chaos: skipped: ${unavailable}\n`);
+const unavailable = skipReason('partition chaos', ['ip', 'iptables'], iptablesUnavailableReason);
 const describeDrop = unavailable === undefined ? describe : describe.skip;
 
 /** How long the proxy holds the request the case cuts the host off in. */
@@ -87,7 +87,7 @@ describeDrop('chaos › network partition (iptables DROP) during each phase', ()
     proxy?.setDelays({});
     if (rolloutId !== undefined) {
       const doc = await rolloutStatus(built.fleet, rolloutId).catch(() => undefined);
-      if (doc !== undefined && !FINISHED.includes(doc.state))
+      if (doc !== undefined && !isResting(doc))
         await built.fleet.cli('rollout', 'abort', rolloutId).catch(() => undefined);
     }
   });
@@ -107,16 +107,10 @@ describeDrop('chaos › network partition (iptables DROP) during each phase', ()
   }
 
   /** The end every case shares: succeeded, every host on `version`, none in maintenance, no resend. */
-  async function expectCompleted(id: string, version: string): Promise<RolloutDoc> {
+  async function expectCompleted(id: string, version: string): Promise<RolloutView> {
     const { fleet } = need().built;
     // A reconnect after a silent partition waits out TCP's SYN backoff and gRPC's keepalive.
-    const done = await waitForRollout(
-      fleet,
-      id,
-      'the rollout to finish after the heal',
-      (d) => FINISHED.includes(d.state),
-      150_000,
-    );
+    const done = await waitForRollout(fleet, id, 'the rollout to finish after the heal', isResting, 150_000);
     expect({ state: done.state, reason: done.reason }).toEqual({ state: 'succeeded', reason: '' });
     expect(done.hosts.map((h) => h.state)).toEqual(['verified', 'verified', 'verified']);
     expect(await Promise.all(fleet.hosts.map((h) => h.apt.installedVersion('bm-core')))).toEqual([
@@ -135,7 +129,7 @@ describeDrop('chaos › network partition (iptables DROP) during each phase', ()
   }
 
   /** Waits until the controller shows the cut host unknown (or, for finalize, offline). */
-  async function waitUnknown(id: string, hostId: string): Promise<RolloutDoc> {
+  async function waitUnknown(id: string, hostId: string): Promise<RolloutView> {
     const { fleet } = need().built;
     return waitForRollout(
       fleet,

@@ -8,8 +8,10 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { RolloutView } from '../../controller/rollout/view';
 import { HttpRepoProcess } from '../../scripts/fixtures/http-repo-process';
-import { fleetFile, type RolloutDoc } from '../helpers/app-fleets';
+import { fleetFile } from '../helpers/app-fleets';
+import { isResting } from '../helpers/rollout-probe';
 import { TestFleet } from '../helpers/fleet';
 import { CONVOY_BIN, ROOT, run, tempDir } from '../helpers/processes';
 import { queryStore } from '../helpers/store-query';
@@ -18,7 +20,6 @@ import { waitFor } from '../helpers/wait';
 jest.setTimeout(90_000);
 
 const BUILD_AGENT = path.join(ROOT, 'dist/scripts/build-agent.js');
-const STOPPED = ['succeeded', 'held', 'halted', 'failed', 'aborted', 'rolled-back'];
 
 interface StepRow {
   step_id: string;
@@ -54,7 +55,7 @@ describe('agent self-update that must not go through', () => {
     if (r.code !== 0) throw new Error(r.stderr);
   }
 
-  async function rollOut(version: string): Promise<RolloutDoc> {
+  async function rollOut(version: string): Promise<RolloutView> {
     const file = path.join(dir, `agents-${version}.yaml`);
     writeFileSync(
       file,
@@ -66,12 +67,12 @@ describe('agent self-update that must not go through', () => {
       }),
     );
     expect(fleet.cli('apply', file).code).toBe(0);
-    const started = fleet.cliJson<RolloutDoc>('rollout', 'start', 'agents', '--stage-now');
+    const started = fleet.cliJson<RolloutView>('rollout', 'start', 'agents', '--stage-now');
     return waitFor(
       `rollout ${started.id} to stop`,
       () => {
-        const doc = fleet.cliJson<RolloutDoc>('rollout', 'status', started.id);
-        return STOPPED.includes(doc.state) ? doc : undefined;
+        const doc = fleet.cliJson<RolloutView>('rollout', 'status', started.id);
+        return isResting(doc) ? doc : undefined;
       },
       60_000,
       200,
@@ -122,7 +123,7 @@ describe('agent self-update that must not go through', () => {
     expect(fleet.cli('rollout', 'abort', doc.id).code).toBe(0);
     await waitFor(
       'the rollout aborted',
-      () => fleet.cliJson<RolloutDoc>('rollout', 'status', doc.id).state === 'aborted',
+      () => fleet.cliJson<RolloutView>('rollout', 'status', doc.id).state === 'aborted',
       20_000,
     );
   });

@@ -8,6 +8,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { RolloutView } from '../../controller/rollout/view';
 import { createGitAppRepo, type GitAppRepo } from '../fixtures/git-repo';
 import { logLines } from '../helpers/fake-apps';
 import {
@@ -18,12 +19,11 @@ import {
   KCM_PACKAGES,
   machineRpmState,
   type AppHost,
-  type EventDoc,
   type KcmHost,
   type PassboltSite,
-  type RolloutDoc,
   type StepRow,
 } from '../helpers/app-fleets';
+import { eventId } from '../helpers/rollout-probe';
 
 jest.setTimeout(60_000);
 
@@ -32,20 +32,13 @@ const summary = (steps: readonly StepRow[]): [string, string, boolean][] =>
   steps.map((s) => [s.stepId, s.status, s.ok === 1]);
 const ran = (...ids: string[]): [string, string, boolean][] => ids.map((id) => [id, 'ran', true]);
 
-/** Index of the first event of KIND (for HOST), to compare when things happened. */
-function eventAt(events: readonly EventDoc[], kind: string, hostId?: string): number {
-  const i = events.findIndex((e) => e.kind === kind && (hostId === undefined || e.hostId === hostId));
-  if (i < 0) throw new Error(`no event ${kind}${hostId ? ` for ${hostId}` : ''}`);
-  return i;
-}
-
 describe('kcm rolled out on two hosts', () => {
   const FROM = '2.0.0';
   const TO = '2.1.0';
   let fleet: AppFleet;
   const kcm: KcmHost[] = [];
   let hosts: AppHost[];
-  let doc: RolloutDoc;
+  let doc: RolloutView;
   const machineBefore = machineRpmState();
 
   beforeAll(async () => {
@@ -102,10 +95,10 @@ describe('kcm rolled out on two hosts', () => {
 
   it('staged the RPMs on every host before any upgrade, and upgraded the canary first', async () => {
     const events = await fleet.events(doc.id);
-    const firstUpgrade = eventAt(events, 'rollout.host.upgrading');
+    const firstUpgrade = eventId(events, 'rollout.host.upgrading');
     for (const [i, k] of kcm.entries()) {
       const hostId = hosts[i]?.id ?? '';
-      expect(eventAt(events, 'rollout.host.staging.ok', hostId)).toBeLessThan(firstUpgrade);
+      expect(eventId(events, 'rollout.host.staging.ok', hostId)).toBeLessThan(firstUpgrade);
       expect(summary(await fleet.steps(doc.id, hostId, 'download'))).toEqual(
         ran('stage-makecache', 'stage-packages'),
       );
@@ -114,8 +107,8 @@ describe('kcm rolled out on two hosts', () => {
       );
     }
     const [canary, second] = hosts.map((h) => h.id);
-    expect(eventAt(events, 'rollout.host.verifying.ok', canary)).toBeLessThan(
-      eventAt(events, 'rollout.host.upgrading', second),
+    expect(eventId(events, 'rollout.host.verifying.ok', canary)).toBeLessThan(
+      eventId(events, 'rollout.host.upgrading', second),
     );
   });
 
@@ -141,7 +134,7 @@ describe('passbolt rolled out on two hosts', () => {
   let fleet: AppFleet;
   const sites: PassboltSite[] = [];
   let hosts: AppHost[];
-  let doc: RolloutDoc;
+  let doc: RolloutView;
 
   const git = async (dir: string, ...args: string[]): Promise<string> => (await repo.git(dir, args)).trim();
 

@@ -14,8 +14,11 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { RESTING_ROLLOUT_STATES, isIn } from '../../controller/rollout/model';
+import type { RolloutView } from '../../controller/rollout/view';
 import { BlueMindFleet, sleep, type FleetHost } from '../../scripts/fixtures/bluemind-fleet';
 import { bmCorePublishOptions } from '../../scripts/fixtures/bluemind-packages';
+import { rolloutHost, rolloutStatus } from '../helpers/rollout-probe';
 import { seeded } from '../helpers/seeded-random';
 import { countOf, ranSteps } from '../helpers/step-counts';
 import { queryStore } from '../helpers/store-query';
@@ -24,7 +27,6 @@ import { waitFor } from '../helpers/wait';
 jest.setTimeout(60_000);
 
 const ALWAYS = '{ cron: "* * * * *", duration: 1d, timezone: UTC }';
-const FINISHED = ['succeeded', 'aborted', 'rolled-back', 'failed', 'held', 'halted'];
 const SLOW_APPLY_MS = 3000;
 
 /** Every failpoint a successful BlueMind rollout passes (engine.ts `this.deps.failpoint(...)`), in order. */
@@ -41,19 +43,6 @@ const FAILPOINTS = [
   'host.final-verifying',
   'rollout.succeeded',
 ] as const;
-
-interface HostDoc {
-  hostId: string;
-  state: string;
-  unknown: boolean;
-}
-
-interface RolloutDoc {
-  id: string;
-  state: string;
-  reason: string;
-  hosts: HostDoc[];
-}
 
 /** The fleet's counters before a case's rollout started. */
 interface Before {
@@ -147,14 +136,8 @@ async function startRollout(version: string): Promise<string> {
   return rows[0].id;
 }
 
-function rolloutDoc(id: string): Promise<RolloutDoc> {
-  return fleet.cliJson<RolloutDoc>('rollout', 'status', id);
-}
-
-function hostDoc(doc: RolloutDoc, h: FleetHost): HostDoc {
-  const found = doc.hosts.find((x) => x.hostId === h.hostId);
-  if (found === undefined) throw new Error(`host ${h.name} is not in rollout ${doc.id}`);
-  return found;
+function rolloutDoc(id: string): Promise<RolloutView> {
+  return rolloutStatus(fleet, id);
 }
 
 /** The state in the store: fast to poll, and readable while the controller is down. */
@@ -171,7 +154,7 @@ async function waitFinished(id: string, timeoutMs = 45_000): Promise<void> {
   try {
     await waitFor(
       `rollout ${id} to finish`,
-      async () => FINISHED.includes(await storedState(id)),
+      async () => isIn(RESTING_ROLLOUT_STATES, await storedState(id)),
       timeoutMs,
       100,
     );
@@ -333,7 +316,7 @@ function cpuMs(pid: number | undefined): number {
 async function waitCanaryInsideApply(id: string, version: string): Promise<void> {
   await waitFor(
     'the canary to upgrade',
-    async () => hostDoc(await rolloutDoc(id), canary).state === 'upgrading',
+    async () => rolloutHost(await rolloutDoc(id), canary).state === 'upgrading',
     30_000,
     100,
   );
@@ -357,7 +340,7 @@ describe('rollout durability', () => {
         `failpoint ${failpoint} to kill the controller`,
         async () => {
           if (exited()) return true;
-          if (!FINISHED.includes(await storedState(id))) return undefined;
+          if (!isIn(RESTING_ROLLOUT_STATES, await storedState(id))) return undefined;
           // A failpoint fires right after its write: the kill may land just after we read it.
           await Promise.race([fleet.controllerExit(), sleep(3000)]);
           return exited() ? true : 'finished without firing';
@@ -388,7 +371,7 @@ describe('rollout durability', () => {
       for (let i = 0; i < 4; i++) {
         await sleep(300 + Math.floor(random() * 1700));
         const state = await storedState(id);
-        if (FINISHED.includes(state)) break;
+        if (isIn(RESTING_ROLLOUT_STATES, state)) break;
         await fleet.killController();
         kills.push(state);
         await fleet.startController({});
@@ -411,7 +394,7 @@ describe('rollout durability', () => {
 
       await waitFor(
         'the canary to be unknown',
-        async () => hostDoc(await rolloutDoc(id), canary).unknown,
+        async () => rolloutHost(await rolloutDoc(id), canary).unknown,
         10_000,
         100,
       );
@@ -422,9 +405,12 @@ describe('rollout durability', () => {
       while (Date.now() - watchedFrom < 3000) {
         const doc = await rolloutDoc(id);
         expect(doc.state).toBe('upgrading');
-        expect(hostDoc(doc, canary)).toMatchObject({ state: 'upgrading', unknown: true });
+        expect(rolloutHost(doc, canary)).toMatchObject({ state: 'upgrading', unknown: true });
         for (const h of fleet.hosts.slice(1))
-          expect({ host: h.name, state: hostDoc(doc, h).state }).toEqual({ host: h.name, state: 'staged' });
+          expect({ host: h.name, state: rolloutHost(doc, h).state }).toEqual({
+            host: h.name,
+            state: 'staged',
+          });
         await sleep(200);
       }
       expect(cpuMs(fleet.controller?.pid) - cpuBefore).toBeLessThan((Date.now() - watchedFrom) / 2);

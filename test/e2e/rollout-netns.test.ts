@@ -16,7 +16,14 @@ import {
   type Netns,
   type NetnsHost,
 } from '../../scripts/fixtures/netns';
-import { rolloutStatus, waitForRollout, type EventDoc } from '../helpers/rollout-probe';
+import {
+  hostStatus,
+  isResting,
+  rolloutEvents,
+  rolloutStatus,
+  startRollout,
+  waitForRollout,
+} from '../helpers/rollout-probe';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(180_000);
@@ -29,14 +36,6 @@ const describeNetns = unavailable === undefined ? describe : describe.skip;
 
 /** The demo's clock: staging at 02:00 and the 03:00 window come within seconds. */
 const WARPED_CLOCK = ['--clock-start', '2026-12-01T01:59:00+01:00', '--clock-warp'];
-
-/** States a rollout stops in: finished, or waiting for an operator. */
-const FINISHED = ['succeeded', 'held', 'halted', 'failed', 'aborted', 'rolled-back'];
-
-interface HostStatus {
-  id: string;
-  online: boolean;
-}
 
 function spawnerIn(netns: Netns, ns: NetnsHost): Spawner {
   return (cmd: string, args: string[], opts: SpawnOptions) => netns.spawnIn(ns, cmd, args, opts);
@@ -83,17 +82,8 @@ function need(built: NamespacedFleet | undefined): NamespacedFleet {
   return built;
 }
 
-/** `rollout start` refuses while a host is offline: start once all three are (a loaded machine may drop one). */
-async function startRollout(fleet: BlueMindFleet): Promise<string> {
-  await fleet.waitOnline(3, 30_000);
-  const r = await fleet.cli('rollout', 'start', 'mail-prod', '--to', 'latest');
-  if (r.code !== 0) throw new Error(`rollout start exited ${r.code}: ${r.stderr}\n${fleet.dump()}`);
-  return r.stdout.trim();
-}
-
 async function hostOnline(fleet: BlueMindFleet, hostId: string): Promise<boolean | undefined> {
-  const hosts = (await fleet.cliJson<{ hosts: HostStatus[] }>('status')).hosts;
-  return hosts.find((h) => h.id === hostId)?.online;
+  return (await hostStatus(fleet, hostId))?.online;
 }
 
 /**
@@ -151,7 +141,7 @@ describeNetns('rollout on hosts in network namespaces', () => {
 
       await fleet.cliOk('apply', fleet.writeFleet(fleet.fleetYaml()));
       const id = await startRollout(fleet);
-      const doc = await waitForRollout(fleet, id, 'the rollout to finish', (d) => FINISHED.includes(d.state));
+      const doc = await waitForRollout(fleet, id, 'the rollout to finish', isResting);
 
       expect({ state: doc.state, reason: doc.reason }).toEqual({ state: 'succeeded', reason: '' });
       expect(doc.hosts.map((h) => h.state)).toEqual(['verified', 'verified', 'verified']);
@@ -214,7 +204,7 @@ describeNetns('rollout on hosts in network namespaces', () => {
       });
       expect(await hostOnline(fleet, cut.hostId)).toBe(false);
       const cutEvents = async (): Promise<string[]> =>
-        (await fleet.cliJson<EventDoc[]>('events', '--rollout', id, '--host', cut.hostId, '--limit', '1000'))
+        (await rolloutEvents(fleet, id, cut.hostId))
           .map((e) => e.kind)
           .filter((k) => k.startsWith('rollout.host.'));
       expect(await cutEvents()).toEqual(['rollout.host.staging', 'rollout.host.staging.ok']);
@@ -223,9 +213,7 @@ describeNetns('rollout on hosts in network namespaces', () => {
 
       const healedAt = Date.now();
       await netns.heal(cutIndex);
-      const done = await waitForRollout(fleet, id, 'the rollout to finish after heal', (d) =>
-        FINISHED.includes(d.state),
-      );
+      const done = await waitForRollout(fleet, id, 'the rollout to finish after heal', isResting);
       expect({ state: done.state, reason: done.reason }).toEqual({ state: 'succeeded', reason: '' });
       expect(done.hosts.map((h) => h.state)).toEqual(['verified', 'verified', 'verified']);
       // Its upgrade began after the heal, so its downtime is the upgrade's, not the partition's.
@@ -281,7 +269,7 @@ describeNetns('rollout on hosts in network namespaces', () => {
         fleet,
         id,
         'the rollout to finish after the canary reconnects',
-        (d) => FINISHED.includes(d.state),
+        isResting,
         90_000,
       );
       expect({ state: done.state, reason: done.reason }).toEqual({ state: 'succeeded', reason: '' });
@@ -289,9 +277,7 @@ describeNetns('rollout on hosts in network namespaces', () => {
       // The upgrade ran once: one maintenance span on the canary, and the controller took its
       // outcome from the agent's journal instead of sending it again.
       expect(canaryHost.bluemind.state().maintenanceSpans).toHaveLength(1);
-      const canaryEvents = (
-        await fleet.cliJson<EventDoc[]>('events', '--rollout', id, '--host', canary.hostId, '--limit', '1000')
-      ).map((e) => e.kind);
+      const canaryEvents = (await rolloutEvents(fleet, id, canary.hostId)).map((e) => e.kind);
       expect(canaryEvents.filter((k) => k === 'rollout.host.upgrading')).toHaveLength(1);
       expect(canaryEvents).toContain('rollout.host.unknown');
       expect(canaryEvents).not.toContain('rollout.host.resent');

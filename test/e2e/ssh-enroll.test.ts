@@ -10,10 +10,12 @@
  */
 import { cpSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { RolloutView } from '../../controller/rollout/view';
 import { HttpRepoProcess } from '../../scripts/fixtures/http-repo-process';
 import { createNetns, netnsUnavailableReason, uniqueNetnsPrefix } from '../../scripts/fixtures/netns';
 import { childrenOf, isAlive } from '../../scripts/fixtures/pids';
-import { fleetFile, type RolloutDoc } from '../helpers/app-fleets';
+import { fleetFile } from '../helpers/app-fleets';
+import { isResting } from '../helpers/rollout-probe';
 import { AGENT_BIN, CONVOY_BIN, ROOT, run } from '../helpers/processes';
 import {
   BUILD_AGENT,
@@ -287,12 +289,12 @@ describeSsh('convoy hosts enroll --ssh (OpenSSH in network namespaces)', () => {
       const file = path.join(fleet.root, 'agents.fleet.yaml');
       writeFileSync(file, yaml);
       expect((await fleet.cli(['apply', file])).code).toBe(0);
-      const started = await fleet.cliJson<RolloutDoc>('rollout', 'start', 'agents', '--stage-now');
+      const started = await fleet.cliJson<RolloutView>('rollout', 'start', 'agents', '--stage-now');
       const done = await waitFor(
         'the agent rollout to finish',
         async () => {
-          const doc = await fleet.cliJson<RolloutDoc>('rollout', 'status', started.id);
-          if (['held', 'halted', 'failed', 'aborted', 'rolled-back'].includes(doc.state))
+          const doc = await fleet.cliJson<RolloutView>('rollout', 'status', started.id);
+          if (doc.state !== 'succeeded' && isResting(doc))
             throw new Error(`rollout ${doc.state}: ${doc.reason}\n${fleet.dump()}`);
           return doc.state === 'succeeded' ? doc : undefined;
         },

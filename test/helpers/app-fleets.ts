@@ -12,43 +12,17 @@ import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
+import type { RolloutView } from '../../controller/rollout/view';
 import { createDnfHost, type DnfHost } from '../fixtures/dnf-host';
 import type { GitAppRepo } from '../fixtures/git-repo';
 import { shq, writeScript } from './fake-apps';
 import { AGENT_BIN, CONVOY_BIN, Daemon, runAsync, tempDir, type RunResult } from './processes';
+import { isResting, type EventDoc } from './rollout-probe';
 import { queryStore } from './store-query';
 import { waitFor } from './wait';
 
 /** Open at every instant: each minute starts a one-day window (overlapping occurrences are one). */
 export const ALWAYS_OPEN = { cron: '* * * * *', duration: '1d', timezone: 'UTC' } as const;
-
-const WAITING_FOR_OPERATOR = ['held', 'halted', 'failed', 'aborted', 'rolled-back'];
-
-export interface RolloutDoc {
-  id: string;
-  state: string;
-  reason: string;
-  target: string;
-  stagedAt: number | null;
-  windowOpenedAt: number | null;
-  hosts: {
-    hostId: string;
-    hostname: string;
-    batch: number;
-    state: string;
-    phase: string | null;
-    installed: string;
-    staged: string;
-    reason: string;
-    downtimeMs: number | null;
-  }[];
-}
-
-export interface EventDoc {
-  id: number;
-  kind: string;
-  hostId: string | null;
-}
 
 export interface StepRow {
   stepId: string;
@@ -174,18 +148,18 @@ export class AppFleet {
     const file = path.join(this.root, `${deployment}.fleet.yaml`);
     writeFileSync(file, yaml);
     await this.cliOk('apply', file);
-    return (await this.cliJson<RolloutDoc>('rollout', 'start', deployment, '--stage-now')).id;
+    return (await this.cliJson<RolloutView>('rollout', 'start', deployment, '--stage-now')).id;
   }
 
   /** Polls `rollout status` until STATE; a rollout that stops elsewhere fails at once, with the logs. */
-  async waitRollout(id: string, state: string, timeoutMs = 45_000): Promise<RolloutDoc> {
-    let last: RolloutDoc | undefined;
+  async waitRollout(id: string, state: string, timeoutMs = 45_000): Promise<RolloutView> {
+    let last: RolloutView | undefined;
     try {
       return await waitFor(
         `rollout ${id} ${state}`,
         async () => {
-          last = await this.cliJson<RolloutDoc>('rollout', 'status', id);
-          if (last.state !== state && WAITING_FOR_OPERATOR.includes(last.state))
+          last = await this.cliJson<RolloutView>('rollout', 'status', id);
+          if (last.state !== state && isResting(last))
             throw new Error(`rollout ${id} is ${last.state}: ${last.reason}`);
           return last.state === state ? last : undefined;
         },

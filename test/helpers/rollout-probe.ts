@@ -1,46 +1,27 @@
 /**
- * What the rollout tests on BlueMind fleets (netns, partition, disk full) read to judge a rollout, all from files and the CLI
- * (never by dialing a namespace): `rollout status --json`, `convoy status`, events, the store's
- * phase runs, an agent's phase journal, a host's dpkg log.
+ * What the rollout tests on BlueMind fleets (flow, netns, partition, disk full) read to judge a
+ * rollout, all from files and the CLI (never by dialing a namespace): `rollout status --json` (the
+ * controller's RolloutView), `convoy status`, events, the store's rows, an agent's phase journal, a
+ * host's dpkg log.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { PHASE_JOURNAL_FILE } from '../../agent/phase/journal';
 import { PHASE_STATE_DIR } from '../../agent/phase/summary';
+import { RESTING_ROLLOUT_STATES, isIn, type RolloutState } from '../../controller/rollout/model';
+import type { RolloutHostView, RolloutView } from '../../controller/rollout/view';
 import type { BlueMindFleet, FleetHost } from '../../scripts/fixtures/bluemind-fleet';
 import { queryStore } from './store-query';
 import { waitFor } from './wait';
 
-/** States a rollout stops in: finished, or waiting for an operator. */
-export const FINISHED = ['succeeded', 'held', 'halted', 'failed', 'aborted', 'rolled-back'];
-
-export interface RolloutHostDoc {
-  hostId: string;
-  hostname: string;
-  batch: number;
-  state: string;
-  phase: string | null;
-  unknown: boolean;
-  reason: string;
-  startedAt: number | null;
-  installed: string;
-  staged: string;
-}
-
-export interface RolloutDoc {
-  id: string;
-  state: string;
-  reason: string;
-  paused: boolean;
-  finalize: { state: string | null; host: string | null };
-  hosts: RolloutHostDoc[];
-}
-
+/** One entry of `convoy events --json`. */
 export interface EventDoc {
   id: number;
+  at: number;
+  actor: string;
   kind: string;
   hostId: string | null;
-  data?: Record<string, unknown>;
+  data: Record<string, unknown>;
 }
 
 export interface PhaseRunRow {
@@ -57,18 +38,24 @@ export interface HostStatusDoc {
   app: { maintenance: boolean; installed: string } | null;
 }
 
-export function rolloutStatus(fleet: BlueMindFleet, id: string): Promise<RolloutDoc> {
-  return fleet.cliJson<RolloutDoc>('rollout', 'status', id);
+/** The rollout stopped: finished, or waiting for an operator. */
+export function isResting(r: { readonly state: string }): boolean {
+  return isIn(RESTING_ROLLOUT_STATES, r.state);
 }
 
+export function rolloutStatus(fleet: BlueMindFleet, id: string): Promise<RolloutView> {
+  return fleet.cliJson<RolloutView>('rollout', 'status', id);
+}
+
+/** Polls `rollout status` until `done` holds; on timeout the error carries the last status and the logs. */
 export async function waitForRollout(
   fleet: BlueMindFleet,
   id: string,
   what: string,
-  done: (doc: RolloutDoc) => boolean,
+  done: (doc: RolloutView) => boolean,
   timeoutMs = 90_000,
-): Promise<RolloutDoc> {
-  let last: RolloutDoc | undefined;
+): Promise<RolloutView> {
+  let last: RolloutView | undefined;
   try {
     return await waitFor(
       what,
@@ -84,6 +71,109 @@ export async function waitForRollout(
   }
 }
 
+/** What the store says of a rollout: enough to wait on, and far cheaper to poll than a CLI process. */
+export interface StoredRollout extends Pick<RolloutView, 'id' | 'state' | 'reason' | 'paused'> {
+  readonly finalizeState: string | null;
+  readonly hosts: readonly Pick<
+    RolloutHostView,
+    'hostId' | 'batch' | 'state' | 'phase' | 'installed' | 'staged' | 'reason'
+  >[];
+}
+
+export async function storedRollout(fleet: BlueMindFleet, id: string): Promise<StoredRollout | undefined> {
+  const [r] = await queryStore<{
+    state: RolloutState;
+    reason: string;
+    paused: number;
+    finalize_state: string | null;
+  }>(fleet.stateDir, 'SELECT state, reason, paused, finalize_state FROM rollouts WHERE id = ?', [id]);
+  if (r === undefined) return undefined;
+  const hosts = await queryStore<StoredRollout['hosts'][number]>(
+    fleet.stateDir,
+    `SELECT host_id AS hostId, batch, state, phase, installed, staged, reason
+       FROM rollout_hosts WHERE rollout_id = ? ORDER BY position`,
+    [id],
+  );
+  return {
+    id,
+    state: r.state,
+    reason: r.reason,
+    paused: r.paused === 1,
+    finalizeState: r.finalize_state,
+    hosts,
+  };
+}
+
+/**
+ * Polls the store until `done` holds, then answers with `rollout status --json`; on timeout the
+ * error carries the last row seen and the processes' logs.
+ */
+export async function waitForStoredRollout(
+  fleet: BlueMindFleet,
+  id: string,
+  what: string,
+  done: (r: StoredRollout) => boolean,
+  timeoutMs = 60_000,
+): Promise<RolloutView> {
+  let last: StoredRollout | undefined;
+  try {
+    await waitFor(
+      `rollout ${id} ${what}`,
+      async () => {
+        last = await storedRollout(fleet, id);
+        return last !== undefined && done(last);
+      },
+      timeoutMs,
+      100,
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${JSON.stringify(last, null, 1)}\n${fleet.dump()}`);
+  }
+  return rolloutStatus(fleet, id);
+}
+
+/**
+ * Waits until the engine has written the rollout's reason `times` more times, each time a new
+ * value: it looked at the rollout again that often and decided to wait again. Only for a reason
+ * that changes on every look, such as the window countdown ("only 9m58s left in window night").
+ */
+export async function waitForReasonRewrites(
+  fleet: BlueMindFleet,
+  id: string,
+  times: number,
+  timeoutMs = 30_000,
+): Promise<RolloutView> {
+  const seen: string[] = [];
+  const rewritten = (r: StoredRollout): boolean => {
+    if (seen[seen.length - 1] !== r.reason) seen.push(r.reason);
+    return seen.length > times;
+  };
+  try {
+    return await waitForStoredRollout(
+      fleet,
+      id,
+      `to have its reason rewritten ${times} times`,
+      rewritten,
+      timeoutMs,
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}
+reasons seen: ${JSON.stringify(seen)}`);
+  }
+}
+
+/** The engine's loop period (controller/rollout/engine.ts `tickMs`). */
+const ENGINE_TICK_MS = 500;
+
+/**
+ * Lets `ticks` periods of the engine's loop pass, for a check that nothing moved. The engine shows
+ * no tick yet (it writes nothing on a look that changes nothing, and keeps no count): this is the
+ * one place that sleeps, to become a wait on the engine's tick count when it exposes one.
+ */
+export async function letEngineTick(ticks: number): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, ticks * ENGINE_TICK_MS));
+}
+
 /** Starts a rollout of mail-prod to the highest version offered, once every agent is online. */
 export async function startRollout(fleet: BlueMindFleet, ...extra: string[]): Promise<string> {
   // `start` refuses while an agent is offline, and on a loaded machine the fleet's 500 ms
@@ -97,6 +187,16 @@ export async function startRollout(fleet: BlueMindFleet, ...extra: string[]): Pr
   }
 }
 
+/** The fleet host's row in a rollout (a status doc or a stored rollout). */
+export function rolloutHost<H extends { readonly hostId: string }>(
+  r: { readonly id: string; readonly hosts: readonly H[] },
+  h: FleetHost,
+): H {
+  const found = r.hosts.find((x) => x.hostId === h.hostId);
+  if (found === undefined) throw new Error(`host ${h.name} is not in rollout ${r.id}`);
+  return found;
+}
+
 export async function hostStatus(fleet: BlueMindFleet, hostId: string): Promise<HostStatusDoc | undefined> {
   return (await fleet.cliJson<{ hosts: HostStatusDoc[] }>('status')).hosts.find((h) => h.id === hostId);
 }
@@ -104,6 +204,18 @@ export async function hostStatus(fleet: BlueMindFleet, hostId: string): Promise<
 export function rolloutEvents(fleet: BlueMindFleet, id: string, hostId?: string): Promise<EventDoc[]> {
   const host = hostId === undefined ? [] : ['--host', hostId];
   return fleet.cliJson<EventDoc[]>('events', '--rollout', id, ...host, '--limit', '1000');
+}
+
+/** The kinds of a host's `rollout.host.*` events, in order. */
+export function hostEventKinds(events: readonly EventDoc[], h: FleetHost): string[] {
+  return events.filter((e) => e.hostId === h.hostId && e.kind.startsWith('rollout.host.')).map((e) => e.kind);
+}
+
+/** The id of the first event of `kind` (for `hostId`, when given); throws when there is none. */
+export function eventId(events: readonly EventDoc[], kind: string, hostId: string | null = null): number {
+  const e = events.find((x) => x.kind === kind && (hostId === null || x.hostId === hostId));
+  if (e === undefined) throw new Error(`no ${kind} event${hostId === null ? '' : ` for ${hostId}`}`);
+  return e.id;
 }
 
 /** Every phase run the controller wrote ahead for this rollout (its run ids start with the rollout id). */

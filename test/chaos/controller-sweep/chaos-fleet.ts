@@ -12,9 +12,6 @@ import { BlueMindFleet, sleep, type FleetHost } from '../../../scripts/fixtures/
 import { queryStore } from '../../helpers/store-query';
 import { hostPaths, publishWithFaults, type Fault, type HostPaths } from './faults';
 
-/** Where a rollout waits for an operator or is done. */
-export const RESTING = ['succeeded', 'aborted', 'rolled-back', 'failed', 'held', 'halted'];
-
 const ALWAYS = '{ cron: "* * * * *", duration: 1d, timezone: UTC }';
 const RECIPE = path.resolve(__dirname, '../../../recipes/bluemind.yaml');
 
