@@ -41,6 +41,11 @@ export async function withClient<A = undefined>(
   }
 }
 
+/** The JSON document a `{ json }` answer carries (rollouts, plans, deployments, events). */
+export function parseDoc<T>(res: unknown): T {
+  return JSON.parse((res as { json: string }).json) as T;
+}
+
 /** Parses a `k=v,...` flag, turning a bad pair into a usage error that names the flag. */
 export function parseLabelsFlag(flag: string, text: string | undefined): Labels {
   try {

@@ -1,6 +1,6 @@
 import type { HostState, RolloutState } from '../../rollout/model';
 import type { RolloutView } from '../../rollout/view';
-import { EXIT_NEEDS_OPERATOR, watchExitCode } from './rollout';
+import { EXIT_NEEDS_OPERATOR, watchExitCode } from './rollout-follow';
 
 type Hosts = RolloutView['hosts'];
 

@@ -14,7 +14,7 @@ import type { WireHostView, WirePhaseReport, WireStepReport } from '../../../pro
 import type { OperatorClient } from '../client';
 import { parseLabelsFlag, withClient, withConnectionOptions, type CommonFlags } from '../common';
 import { EXIT_FAILURE, printJson } from '../output';
-import { resolveRecipe } from './recipe';
+import { resolveRecipe } from './recipe-files';
 
 interface PhaseFlags extends CommonFlags {
   host?: string;
@@ -31,8 +31,7 @@ interface PhaseFlags extends CommonFlags {
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
-export function registerPhase(program: Command): void {
-  const phase = program.command('phase').description('run recipe phases on hosts');
+export function registerPhaseRun(phase: Command): void {
   withConnectionOptions(phase.command('run'))
     .description('run one phase of a recipe on one host, or on every matching host, and print every step')
     .option('--host <id>', 'the host (convoy hosts list)')

@@ -1,4 +1,4 @@
-import { onlineText } from './status';
+import { onlineText } from './host-table';
 
 describe('convoy status ONLINE cell', () => {
   it.each<[boolean, number, string]>([

@@ -1,22 +1,11 @@
-/** `convoy hosts list|show|approve|revoke|enroll|decommission`. */
+/** `convoy hosts show ID [--live]`: one host with its facts, and with `--live` its agent's own status. */
 import type { Command } from 'commander';
 import type { WireAgentReport, WireHostView } from '../../../proto/wire';
 import { withClient, withConnectionOptions, type CommonFlags } from '../common';
 import { ago, printJson, printTable } from '../output';
-import { registerHostsSsh } from './hosts-ssh';
-import { labelsText, showHosts, statusJson, type SelectFlags } from './status';
+import { labelsText, statusJson } from './host-table';
 
-export function registerHosts(program: Command): void {
-  const hosts = program
-    .command('hosts')
-    .description('list, inspect, approve and revoke hosts; enroll and decommission them over SSH');
-  registerHostsSsh(hosts);
-
-  withConnectionOptions(hosts.command('list'))
-    .description('every enrolled host, any state')
-    .option('--select <labels>', 'only hosts with these labels, k=v,...')
-    .action((flags: SelectFlags) => showHosts(flags, 'ListHosts'));
-
+export function registerHostsShow(hosts: Command): void {
   withConnectionOptions(hosts.command('show').argument('<id>', 'host id'))
     .description('one host with its facts')
     .option('--live', 'also ask the agent, over the signed channel, for its own status')
@@ -61,23 +50,4 @@ export function registerHosts(program: Command): void {
         printTable(['FIELD', 'VALUE'], rows);
       }),
     );
-
-  for (const [verb, method, past] of [
-    ['approve', 'ApproveHost', 'approved'],
-    ['revoke', 'RevokeHost', 'revoked'],
-  ] as const) {
-    withConnectionOptions(hosts.command(verb).argument('<id>', 'host id'))
-      .description(
-        verb === 'approve'
-          ? 'let a pending host connect and receive commands'
-          : "refuse a host's key from now on",
-      )
-      .action((id: string, flags: CommonFlags) =>
-        withClient(flags, async (client) => {
-          const h = await client.call<WireHostView>(method, { id });
-          if (flags.json === true) return printJson(statusJson(h));
-          process.stdout.write(`${past} ${h.id} (${h.hostname}); state ${h.state}\n`);
-        }),
-      );
-  }
 }

@@ -1,18 +1,14 @@
-/** `convoy controller start|pubkey`. */
-import { existsSync } from 'node:fs';
+/** `convoy controller start`: the controller in the foreground, its options checked first. */
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { parseDuration } from '../../../shared/duration';
 import { ConvoyError } from '../../../shared/errors';
 import { createLogger, isLogLevel } from '../../../shared/logger';
-import type { WireControllerInfo } from '../../../proto/wire';
 // Type only: the controller itself (SQLite, the rollout engine, cron) loads when `start` runs,
 // so the operator commands that only talk to it start faster.
 import type { ControllerOptions } from '../../controller';
 import { DEFAULT_GATEWAY_OPTIONS } from '../../gateway/gateway';
-import { readSigningKey, signingKeyPath } from '../../signing-key';
-import { withClient, withConnectionOptions, type CommonFlags } from '../common';
-import { printJson, reportFailure } from '../output';
+import { reportFailure } from '../output';
 
 interface StartFlags {
   stateDir?: string;
@@ -27,9 +23,7 @@ interface StartFlags {
   clockWarp?: boolean;
 }
 
-export function registerController(program: Command): void {
-  const controller = program.command('controller').description('run the controller and inspect its identity');
-
+export function registerControllerStart(controller: Command): void {
   controller
     .command('start')
     .description('run the controller in the foreground (SQLite store and keys in --state-dir)')
@@ -60,10 +54,6 @@ export function registerController(program: Command): void {
         reportFailure(err, false);
       }
     });
-
-  withConnectionOptions(controller.command('pubkey'))
-    .description("print the controller's public key, which agents pin at enrollment")
-    .action((flags: CommonFlags) => printPubkey(flags));
 }
 
 function compileStartOptions(flags: StartFlags): ControllerOptions {
@@ -150,25 +140,4 @@ async function startController(options: ControllerOptions, level: string): Promi
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-}
-
-/** Reads the key file when the state directory is at hand, else asks the running controller. */
-async function printPubkey(flags: CommonFlags): Promise<void> {
-  const stateDir =
-    flags.stateDir ?? (flags.controller === undefined ? process.env['CONVOY_STATE_DIR'] : undefined);
-  if (stateDir !== undefined && existsSync(signingKeyPath(stateDir))) {
-    try {
-      const key = await readSigningKey(stateDir);
-      if (flags.json === true) printJson({ publicKey: key.publicText, keyId: key.keyId });
-      else process.stdout.write(key.publicText + '\n');
-    } catch (err) {
-      reportFailure(err, flags.json === true);
-    }
-    return;
-  }
-  await withClient(flags, async (client) => {
-    const info = await client.call<WireControllerInfo>('GetControllerInfo', {});
-    if (flags.json === true) printJson(info);
-    else process.stdout.write(info.publicKey + '\n');
-  });
 }

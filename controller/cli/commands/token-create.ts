@@ -1,4 +1,4 @@
-/** `convoy token create`: a one-time enrollment token, printed once. */
+/** `convoy token create`: a one-time enrollment token, printed once (only its hash is stored). */
 import type { Command } from 'commander';
 import { parseDuration } from '../../../shared/duration';
 import { ConvoyError } from '../../../shared/errors';
@@ -14,8 +14,7 @@ interface TokenFlags extends CommonFlags {
   requireApproval?: boolean;
 }
 
-export function registerToken(program: Command): void {
-  const token = program.command('token').description('enrollment tokens');
+export function registerTokenCreate(token: Command): void {
   withConnectionOptions(token.command('create'))
     .description('create a one-time enrollment token (shown once; only its hash is stored)')
     .option('--ttl <duration>', 'lifetime, e.g. 15m, 1h, 2d', '1h')
