@@ -12,6 +12,7 @@
  * stagedBeforeWindow and downtimeMs (per host, measured by the fake service).
  */
 import { spawn } from 'node:child_process';
+import type { RolloutView } from '../controller/rollout/view';
 import { BlueMindFleet, CONVOY_JS } from './fixtures/bluemind-fleet';
 
 interface Args {
@@ -38,14 +39,6 @@ function parseArgs(argv: readonly string[]): Args {
 
 function step(text: string): void {
   process.stdout.write(`\n==> ${text}\n`);
-}
-
-interface RolloutDoc {
-  id: string;
-  state: string;
-  stagedAt: number | null;
-  windowOpenedAt: number | null;
-  hosts: { hostId: string; hostname: string; state: string; downtimeMs: number | null }[];
 }
 
 interface EventDoc {
@@ -103,7 +96,7 @@ async function main(): Promise<void> {
     step(`convoy events --rollout ${id} (the last 12)`);
     process.stdout.write(await fleet.cliOk('events', '--rollout', id, '--limit', '12'));
 
-    const doc = await fleet.cliJson<RolloutDoc>('rollout', 'status', id);
+    const doc = await fleet.cliJson<RolloutView>('rollout', 'status', id);
     const events = await fleet.cliJson<EventDoc[]>('events', '--rollout', id, '--limit', '100000');
     const windowOpened = events.find((e) => e.kind === 'rollout.upgrading')?.id ?? Number.POSITIVE_INFINITY;
     const stagedEvents = events.filter((e) => e.kind === 'rollout.host.staging.ok');

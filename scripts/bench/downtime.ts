@@ -9,6 +9,7 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { RolloutView } from '../../controller/rollout/view';
 import { BlueMindFleet } from '../fixtures/bluemind-fleet';
 import { applyAll, prepareBareHosts, type BareApply, type BareHost } from './bare-apply';
 import { aptArgvOf, benchRecipeYaml, type Variant } from './downtime-recipes';
@@ -37,13 +38,6 @@ export interface DowntimeResult {
   readonly unstagedRolloutMs: number;
   /** The machine's 1-minute load average when the measured rollouts began. */
   readonly loadAvg1m: number;
-}
-
-interface RolloutDoc {
-  readonly id: string;
-  readonly state: string;
-  readonly reason: string;
-  readonly finishedAt: number | null;
 }
 
 function fleetYaml(fleet: BlueMindFleet, variant: Variant, recipeFile: string): string {
@@ -107,9 +101,9 @@ async function rollOut(
   writeFileSync(recipeFile, benchRecipeYaml(variant));
   await fleet.cliOk('apply', fleet.writeFleet(fleetYaml(fleet, variant, recipeFile)));
   const startedAt = Date.now();
-  const started = await fleet.cliJson<RolloutDoc>('rollout', 'start', `bm-${variant}`, '--stage-now');
+  const started = await fleet.cliJson<RolloutView>('rollout', 'start', `bm-${variant}`, '--stage-now');
   const watch = await fleet.cli('rollout', 'watch', started.id, '--json');
-  const doc = JSON.parse(watch.stdout || '{}') as Partial<RolloutDoc>;
+  const doc = JSON.parse(watch.stdout || '{}') as Partial<RolloutView>;
   if (watch.code !== 0 || doc.state !== 'succeeded' || doc.finishedAt == null)
     throw new Error(
       `${variant} rollout ${started.id} ended ${doc.state ?? '?'}: ${doc.reason ?? watch.stderr}\n${fleet.dump()}`,

@@ -14,6 +14,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
+import type { RolloutView } from '../../controller/rollout/view';
 import { HttpRepoProcess } from '../fixtures/http-repo-process';
 import { enrollUnavailableReason, startFleet, tailOf, type SshFleet } from './enroll-fleet';
 import { openWindowYaml } from './open-window';
@@ -180,13 +181,6 @@ async function idleRss(fleet: SshFleet): Promise<{ agent: RssBreakdown[]; superv
   return { agent: agentRss, supervisor: supervisorRss };
 }
 
-interface RolloutDoc {
-  readonly id: string;
-  readonly state: string;
-  readonly reason: string;
-  readonly finishedAt: number | null;
-}
-
 /** The agents' deployment: one release server per host, on that host's own loopback. */
 function agentsFleetYaml(
   ids: readonly string[],
@@ -234,9 +228,9 @@ async function selfUpdate(
   const applied = await fleet.cli(['apply', file]);
   if (applied.code !== 0) throw new Error(`convoy apply: ${applied.stderr.trim()}`);
   const startedAt = Date.now();
-  const started = await fleet.cliJson<RolloutDoc>(['rollout', 'start', 'convoy-agents', '--stage-now']);
+  const started = await fleet.cliJson<RolloutView>(['rollout', 'start', 'convoy-agents', '--stage-now']);
   const watch = await fleet.cli(['rollout', 'watch', started.id, '--json'], ROLLOUT_TIMEOUT_MS);
-  const doc = JSON.parse(watch.stdout || '{}') as Partial<RolloutDoc>;
+  const doc = JSON.parse(watch.stdout || '{}') as Partial<RolloutView>;
   if (watch.code !== 0 || doc.state !== 'succeeded' || doc.finishedAt == null)
     throw new Error(`agent rollout ${started.id} ended ${doc.state ?? '?'}: ${doc.reason ?? watch.stderr}`);
   const { hosts } = await fleet.cliJson<{ hosts: { id: string; agentVersion: string }[] }>(['hosts', 'list']);

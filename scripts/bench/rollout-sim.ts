@@ -8,6 +8,7 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { RolloutView } from '../../controller/rollout/view';
 import { convoy, setUpController, type BenchController } from './controller-proc';
 import { openWindowYaml } from './open-window';
 import type { Options } from './options';
@@ -87,13 +88,6 @@ function fleetYaml(hostIds: readonly string[], concurrency: number): string {
   ].join('\n');
 }
 
-interface RolloutDoc {
-  readonly id: string;
-  readonly state: string;
-  readonly reason: string;
-  readonly finishedAt: number | null;
-}
-
 async function convoyJson<T>(
   args: readonly string[],
   timeoutMs = 60_000,
@@ -145,11 +139,11 @@ async function timeRollout(controller: BenchController, fleet: SimFleet) {
   });
   const before = cpu();
   const startedAt = Date.now();
-  const start = await convoyJson<RolloutDoc>(
+  const start = await convoyJson<RolloutView>(
     ['rollout', 'start', 'noop-fleet', '--stage-now', ...state],
     300_000,
   );
-  const { doc } = await convoyJson<RolloutDoc>(['rollout', 'watch', start.doc.id, ...state], 300_000);
+  const { doc } = await convoyJson<RolloutView>(['rollout', 'watch', start.doc.id, ...state], 300_000);
   const after = cpu();
   if (doc.state !== 'succeeded' || doc.finishedAt === null)
     throw new Error(`rollout ${doc.id} ended ${doc.state}: ${doc.reason}`);

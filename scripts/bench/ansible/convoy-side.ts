@@ -12,6 +12,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
+import type { RolloutView } from '../../../controller/rollout/view';
 import { CONVOY } from '../paths';
 import { openWindowYaml } from '../open-window';
 import type { AnsibleFleet } from './hosts';
@@ -98,14 +99,6 @@ interface FanOut {
   }[];
 }
 
-interface RolloutDoc {
-  readonly id: string;
-  readonly state: string;
-  readonly reason: string;
-  readonly createdAt: number;
-  readonly finishedAt: number | null;
-}
-
 /** One timed run; throws unless every host answered ok (or the rollout succeeded). */
 export async function runConvoy(
   fleet: AnsibleFleet,
@@ -122,7 +115,7 @@ export async function runConvoy(
     throw new Error(`${what} exited ${r.code} without JSON: ${r.stderr.trim().slice(-2000)}`);
   }
   if (workload === 'staged') {
-    const doc = parsed as RolloutDoc;
+    const doc = parsed as RolloutView;
     if (r.code !== 0 || doc.state !== 'succeeded' || doc.finishedAt === null)
       throw new Error(`${what}: rollout ${doc.id} ended ${doc.state}: ${doc.reason} ${r.stderr.trim()}`);
     return { wallMs: r.wallMs, rolloutMs: doc.finishedAt - doc.createdAt };
