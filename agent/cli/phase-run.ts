@@ -6,11 +6,11 @@
 import type { Command } from 'commander';
 import { PHASES } from '../../shared/recipe/types';
 import type { PhaseRunFlags } from './local-phase';
+import { reportFailure } from './output';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
-export function registerPhaseRun(program: Command, fail: (err: unknown) => void): void {
-  const phase = program.command('phase').description('run recipe phases locally (for recipe authors)');
+export function registerPhaseRun(phase: Command): void {
   phase
     .command('run')
     .description('run one phase of a recipe on this machine and print each step and its result')
@@ -43,7 +43,7 @@ export function registerPhaseRun(program: Command, fail: (err: unknown) => void)
         if (flags.json === true) process.stdout.write(JSON.stringify(outcome, null, 2) + '\n');
         if (!outcome.ok) process.exitCode = 1;
       } catch (err) {
-        fail(err);
+        reportFailure(err);
       }
     });
 }
