@@ -8,33 +8,7 @@ import {
   signDetached,
   verifyDetached,
 } from './ed25519';
-
-// L = 2^252 + 27742317777372353535851937790883648493, the order of the Ed25519 base point.
-const GROUP_ORDER = (1n << 252n) + 27742317777372353535851937790883648493n;
-
-function leToBigInt(bytes: Uint8Array): bigint {
-  let n = 0n;
-  for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i] ?? 0);
-  return n;
-}
-
-function bigIntToLe(n: bigint, length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let rest = n;
-  for (let i = 0; i < length; i++) {
-    out[i] = Number(rest & 0xffn);
-    rest >>= 8n;
-  }
-  if (rest !== 0n) throw new Error('value does not fit');
-  return out;
-}
-
-/** The same signature with S replaced by S + L (256-bit little-endian addition on bytes 32..63). */
-function malleate(signature: Uint8Array): Uint8Array {
-  const out = Uint8Array.from(signature);
-  out.set(bigIntToLe(leToBigInt(signature.subarray(32)) + GROUP_ORDER, 32), 32);
-  return out;
-}
+import { bigIntToLe, ED25519_ORDER, leToBigInt, malleate } from './testing/signatures';
 
 const utf8 = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, 'utf8'));
 
@@ -140,7 +114,7 @@ describe('signature malleability (S + L)', () => {
   it('changes only the S half and keeps S + L within 256 bits', () => {
     expect(Buffer.from(malleated.subarray(0, 32)).equals(Buffer.from(signature.subarray(0, 32)))).toBe(true);
     expect(Buffer.from(malleated.subarray(32)).equals(Buffer.from(signature.subarray(32)))).toBe(false);
-    expect(leToBigInt(malleated.subarray(32)) - leToBigInt(signature.subarray(32))).toBe(GROUP_ORDER);
+    expect(leToBigInt(malleated.subarray(32)) - leToBigInt(signature.subarray(32))).toBe(ED25519_ORDER);
   });
 
   it('is accepted by tweetnacl, so the malleability is real', () => {
@@ -167,10 +141,10 @@ describe('isCanonicalSignature', () => {
 
   it.each<{ name: string; signature: Uint8Array; canonical: boolean }>([
     { name: 'S = 0', signature: withS(0n), canonical: true },
-    { name: 'S = L - 1', signature: withS(GROUP_ORDER - 1n), canonical: true },
+    { name: 'S = L - 1', signature: withS(ED25519_ORDER - 1n), canonical: true },
     { name: 'S = 2^252 (just below L)', signature: withS(1n << 252n), canonical: true },
-    { name: 'S = L', signature: withS(GROUP_ORDER), canonical: false },
-    { name: 'S = L + 1', signature: withS(GROUP_ORDER + 1n), canonical: false },
+    { name: 'S = L', signature: withS(ED25519_ORDER), canonical: false },
+    { name: 'S = L + 1', signature: withS(ED25519_ORDER + 1n), canonical: false },
     { name: 'S = 2^253', signature: withS(1n << 253n), canonical: false },
     { name: 'S = 2^256 - 1', signature: withS((1n << 256n) - 1n), canonical: false },
     { name: 'a 63-byte input', signature: new Uint8Array(63), canonical: false },

@@ -16,6 +16,7 @@ import {
 } from './envelope';
 import { ERROR_CATALOGUE, type ErrorCode } from './errors';
 import { keyIdOf } from './keys';
+import { malleate } from './testing/signatures';
 
 const NOW = 1_750_000_000_000;
 const trusted = nacl.sign.keyPair();
@@ -63,21 +64,6 @@ function withoutField(field: keyof EnvelopePayload): Record<string, unknown> {
 function flipBit(bytes: Uint8Array, index: number, bit = 0): Uint8Array {
   const out = Uint8Array.from(bytes);
   out[index] = (out[index] ?? 0) ^ (1 << bit);
-  return out;
-}
-
-const GROUP_ORDER = (1n << 252n) + 27742317777372353535851937790883648493n;
-
-/** The signature with S replaced by S + L: verifies under tweetnacl, must not verify here. */
-function malleate(signature: Uint8Array): Uint8Array {
-  let s = 0n;
-  for (let i = 63; i >= 32; i--) s = (s << 8n) | BigInt(signature[i] ?? 0);
-  s += GROUP_ORDER;
-  const out = Uint8Array.from(signature);
-  for (let i = 32; i < 64; i++) {
-    out[i] = Number(s & 0xffn);
-    s >>= 8n;
-  }
   return out;
 }
 

@@ -11,7 +11,8 @@ import { generateKeyPair } from '../../shared/ed25519';
 import { ENVELOPE_DOMAINS, sha256Hex, type SignedEnvelope } from '../../shared/envelope';
 import type { ErrorCode } from '../../shared/errors';
 import { formatPublicKey, keyIdOf } from '../../shared/keys';
-import { FakeController, nonCanonicalVariant, type AgentReply } from '../helpers/fake-controller';
+import { malleate } from '../../shared/testing/signatures';
+import { FakeController, type AgentReply } from '../helpers/fake-controller';
 import { AGENT_BIN, Daemon, tempDir } from '../helpers/processes';
 import { waitFor } from '../helpers/wait';
 
@@ -193,7 +194,7 @@ describe('a real agent process', () => {
       'carrying the S+L variant of a valid signature, with ENVELOPE_NON_CANONICAL',
       withAgentLog(async () => {
         const valid = controller.ping(next());
-        const malleated = nonCanonicalVariant(valid.signature);
+        const malleated = malleate(valid.signature);
         expect(Buffer.from(malleated).equals(Buffer.from(valid.signature))).toBe(false);
         // A lenient verifier takes it: the variant is a real malleation, not noise.
         const signed = Buffer.concat([Buffer.from(ENVELOPE_DOMAINS.command, 'utf8'), valid.payload]);

@@ -12,7 +12,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { loadConvoyProtos } from '../../proto/load';
 import type { OutgoingControllerMessage, WireAgentMessage } from '../../proto/wire';
-import { generateKeyPair, SIGNATURE_BYTES, type KeyPair } from '../../shared/ed25519';
+import { generateKeyPair, type KeyPair } from '../../shared/ed25519';
 import {
   signEnvelope,
   verifyEnvelope,
@@ -22,9 +22,6 @@ import {
 import { keyIdOf, verifyChallenge } from '../../shared/keys';
 
 type ConnectStream = grpc.ServerDuplexStream<WireAgentMessage, OutgoingControllerMessage>;
-
-/** The order of the Ed25519 group: 2^252 + 27742317777372353535851937790883648493. */
-export const ED25519_ORDER = 2n ** 252n + 27742317777372353535851937790883648493n;
 
 export interface FakeControllerOptions {
   /** The one host this controller knows. */
@@ -288,21 +285,4 @@ export class FakeController {
     this.queue.push(item);
     for (const wake of this.waiters.splice(0)) wake();
   }
-}
-
-/**
- * The S + L variant of a signature: the same R, the scalar plus the group order. Lenient verifiers
- * (tweetnacl) accept it; a strict one must refuse it as non-canonical.
- */
-export function nonCanonicalVariant(signature: Uint8Array): Uint8Array {
-  if (signature.length !== SIGNATURE_BYTES) throw new Error(`signature must be ${SIGNATURE_BYTES} bytes`);
-  let s = 0n;
-  for (let i = 31; i >= 0; i--) s = (s << 8n) | BigInt(signature[32 + i] ?? 0);
-  let sl = s + ED25519_ORDER; // below 2^254: still fits in 32 bytes
-  const out = new Uint8Array(signature);
-  for (let i = 0; i < 32; i++) {
-    out[32 + i] = Number(sl & 0xffn);
-    sl >>= 8n;
-  }
-  return out;
 }
