@@ -9,7 +9,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import type { RolloutView } from '../../controller/rollout/view';
@@ -17,6 +17,7 @@ import { createDnfHost, type DnfHost } from '../fixtures/dnf-host';
 import type { GitAppRepo } from '../fixtures/git-repo';
 import { shq, writeScript } from './fake-apps';
 import { AGENT_BIN, CONVOY_BIN, Daemon, runAsync, tempDir, type RunResult } from './processes';
+import { hostState, MACHINE_RPM_PATHS } from './host-state';
 import { isResting, type EventDoc } from './rollout-probe';
 import { queryStore } from './store-query';
 import { waitFor } from './wait';
@@ -217,15 +218,7 @@ export class AppFleet {
 
 /** Where the machine's own rpm and dnf keep state: agents acting on fake hosts must never touch it. */
 export function machineRpmState(): string {
-  const files = [
-    '/root/.rpmdb',
-    '/var/lib/rpm',
-    '/var/log/hawkey.log',
-    '/var/log/dnf.log',
-    '/var/cache/dnf',
-    '/var/lib/dnf',
-  ];
-  return JSON.stringify(files.map((f) => [f, existsSync(f) ? statSync(f).mtimeMs : 'absent']));
+  return hostState([...MACHINE_RPM_PATHS, '/var/lib/rpm']);
 }
 
 export const KCM_PACKAGES = ['kcm-guacamole', 'kcm-guacd'] as const;

@@ -3,31 +3,21 @@
  * APT_CONFIG) and a real HTTP repository. Asserts on dpkg's database and the archive cache: a
  * download leaves the installed version alone, and an upgrade installs only what was staged.
  */
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { aptExecutor } from '../../agent/steps/apt';
 import type { AptStep } from '../../shared/recipe/types';
 import { createAptHost, type AptHost } from '../../scripts/fixtures/apt-host';
+import { hostState, MACHINE_APT_PATHS } from '../helpers/host-state';
 import { stepBase, stepContext } from '../helpers/step-context';
 
 jest.setTimeout(30_000);
 
 const PACKAGES = ['bm-core', 'bm-plugin-webserver'];
 
-/** What the machine's own apt and aptitude state looks like; no test may change it. */
-function hostState(): string {
-  const mtime = (file: string) => (existsSync(file) ? statSync(file).mtimeMs : 'absent');
-  return JSON.stringify({
-    status: mtime('/var/lib/dpkg/status'),
-    dpkgLog: mtime('/var/log/dpkg.log'),
-    pkgstates: mtime('/var/lib/aptitude/pkgstates'),
-    aptitudeLog: mtime('/var/log/aptitude'),
-  });
-}
-
 describe.each(['apt-get', 'aptitude'] as const)('apt step with %s', (frontend) => {
   let host: AptHost;
-  const hostBefore = hostState();
+  const hostBefore = hostState(MACHINE_APT_PATHS);
 
   const step = (action: AptStep['action'], packages: readonly string[] = []): AptStep => ({
     ...stepBase(`apt-${action}`),
@@ -54,7 +44,7 @@ describe.each(['apt-get', 'aptitude'] as const)('apt step with %s', (frontend) =
     for (const pkg of PACKAGES) await host.publish(pkg, '4.1.0');
   });
   afterEach(() => host.cleanup());
-  afterAll(() => expect(hostState()).toBe(hostBefore));
+  afterAll(() => expect(hostState(MACHINE_APT_PATHS)).toBe(hostBefore));
 
   it('stages 4.1.0 without installing it, then upgrades from the cache with the repository stopped', async () => {
     expect(await run(step('update'))).toMatchObject({ ok: true, exitCode: 0 });

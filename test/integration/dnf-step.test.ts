@@ -3,11 +3,12 @@
  * `yum` through a test-only wrapper on PATH, against a real HTTP repository. Asserts on the
  * installroot's rpm database and dnf's package cache.
  */
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { dnfExecutor } from '../../agent/steps/dnf';
 import type { DnfStep } from '../../shared/recipe/types';
 import { createDnfHost, type DnfHost } from '../fixtures/dnf-host';
+import { hostState, MACHINE_RPM_PATHS } from '../helpers/host-state';
 import { stepBase, stepContext } from '../helpers/step-context';
 import { filesBelow, mountSmallTmpfs, unmountAll } from '../helpers/tmpfs';
 
@@ -16,18 +17,6 @@ jest.setTimeout(30_000);
 const PACKAGES = ['kcm-guacamole', 'kcm-guacd'];
 const KCM = ['kcm-*'];
 
-/** Where a bare rpm or dnf would write on this machine (fixtures.md §2); no test may. */
-function hostState(): string {
-  const mtime = (file: string) => (existsSync(file) ? statSync(file).mtimeMs : 'absent');
-  return JSON.stringify({
-    rpmdb: mtime('/root/.rpmdb'),
-    hawkey: mtime('/var/log/hawkey.log'),
-    dnfLog: mtime('/var/log/dnf.log'),
-    dnfCache: mtime('/var/cache/dnf'),
-    dnfLib: mtime('/var/lib/dnf'),
-  });
-}
-
 /** The vendor's `yum` command on `kcm-*` unless told otherwise. */
 function dnfStep(action: DnfStep['action'], packages: readonly string[] = KCM): DnfStep {
   return { ...stepBase(`dnf-${action}`), type: 'dnf', action, packages, command: 'yum' };
@@ -35,7 +24,7 @@ function dnfStep(action: DnfStep['action'], packages: readonly string[] = KCM): 
 
 describe('dnf step through the yum wrapper', () => {
   let host: DnfHost;
-  const hostBefore = hostState();
+  const hostBefore = hostState(MACHINE_RPM_PATHS);
 
   const step = dnfStep;
   const run = async (s: DnfStep) => {
@@ -57,7 +46,7 @@ describe('dnf step through the yum wrapper', () => {
     for (const pkg of PACKAGES) await host.publish(pkg, '2.1.0');
   });
   afterEach(() => host.cleanup());
-  afterAll(() => expect(hostState()).toBe(hostBefore));
+  afterAll(() => expect(hostState(MACHINE_RPM_PATHS)).toBe(hostBefore));
 
   it('lists no updates (exit 1, not an error) until makecache, then 2.1.0', async () => {
     const none = await run(step('listUpdates'));

@@ -24,6 +24,7 @@ import {
 import path from 'node:path';
 import { ConvoyError } from '../../shared/errors';
 import { DEB_PACKAGE, packageAgentDeb, type DebResult } from '../../scripts/package-deb';
+import { hostState } from '../helpers/host-state';
 import { ROOT, tempDir } from '../helpers/processes';
 import { waitFor } from '../helpers/wait';
 
@@ -114,16 +115,16 @@ const linkExists = (file: string): boolean => lstatSync(file, { throwIfNoEntry: 
 const mode = (file: string): string => (statSync(file).mode & 0o7777).toString(8);
 const sha256 = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
 
-/** What the machine's own packaging state looks like; no test may change it. */
-function hostState(): string {
-  const probe = (file: string) => lstatSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 'absent';
-  return JSON.stringify(
-    ['/var/lib/dpkg/status', '/var/lib/convoy-agent', '/var/log/convoy-agent', `/${WANTS_LINK}`].map(probe),
-  );
-}
+/** The machine's own packaging state; no test may change it. */
+const MACHINE_PATHS = [
+  '/var/lib/dpkg/status',
+  '/var/lib/convoy-agent',
+  '/var/log/convoy-agent',
+  `/${WANTS_LINK}`,
+];
 
 describe('convoy-agent .deb', () => {
-  const hostBefore = hostState();
+  const hostBefore = hostState(MACHINE_PATHS);
   let base: string;
   let rc: DebResult;
   let release: DebResult;
@@ -147,7 +148,7 @@ describe('convoy-agent .deb', () => {
   });
   afterAll(() => {
     rmSync(base, { recursive: true, force: true });
-    expect(hostState()).toBe(hostBefore);
+    expect(hostState(MACHINE_PATHS)).toBe(hostBefore);
   });
 
   it('is named and versioned from the bundle, with a pre-release sorting before its release', () => {

@@ -10,7 +10,7 @@
  * the backup the upgrade phase took.
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { PhaseJournal } from '../../agent/phase/journal';
@@ -25,6 +25,7 @@ import type { PhaseName, Recipe, VersionProbe } from '../../shared/recipe/types'
 import { createAptHost, type AptHost } from '../../scripts/fixtures/apt-host';
 import { createDnfHost, type DnfHost } from '../fixtures/dnf-host';
 import { FakeBlueMind } from '../../scripts/fixtures/fake-bluemind';
+import { hostState, MACHINE_APT_PATHS, MACHINE_RPM_PATHS } from '../helpers/host-state';
 import { ROOT, tempDir } from '../helpers/processes';
 import { runnerContext } from '../helpers/step-context';
 
@@ -52,21 +53,8 @@ const bluemindAptGet = compileRecipe(
 const bluemindRedhat = compileRecipe(recipeText('bluemind-redhat'), 'recipes/bluemind-redhat.yaml');
 const kcm = compileRecipe(recipeText('kcm'), 'recipes/kcm.yaml');
 
-/** Where the machine's own apt, aptitude, rpm and dnf keep state (fixtures.md §1-2); no test may touch it. */
-function machineState(): string {
-  const files = [
-    '/var/lib/dpkg/status',
-    '/var/log/dpkg.log',
-    '/var/lib/aptitude/pkgstates',
-    '/var/log/aptitude',
-    '/root/.rpmdb',
-    '/var/log/hawkey.log',
-    '/var/log/dnf.log',
-    '/var/cache/dnf',
-    '/var/lib/dnf',
-  ];
-  return JSON.stringify(files.map((f) => [f, existsSync(f) ? statSync(f).mtimeMs : 'absent']));
-}
+/** The machine's own apt, aptitude, rpm and dnf state (fixtures.md §1-2); no test may touch it. */
+const machineState = (): string => hostState([...MACHINE_APT_PATHS, ...MACHINE_RPM_PATHS]);
 
 const machineBefore = machineState();
 afterAll(() => expect(machineState()).toBe(machineBefore));
