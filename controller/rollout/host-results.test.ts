@@ -1,0 +1,99 @@
+import { host } from '../../test/helpers/rollout-records';
+import { decideHostResult, HOST_RESULTS, phaseHostState } from './host-results';
+import { PHASE_OF_STATE, type HostState } from './model';
+
+const NOW = 1_900_000_000_000;
+const c = { target: '4.1.2', now: NOW, nextPhaseRunId: 'pr-next' };
+
+function inFlight(state: HostState, overrides = {}) {
+  return host('h1', state, { phase: PHASE_OF_STATE[state] ?? null, phaseRunId: 'pr-1', ...overrides });
+}
+
+describe('host results › every row of the table', () => {
+  it.each([
+    ['staging', 'ok', 'staged', undefined],
+    ['staging', 'failed', 'stage-failed', undefined],
+    ['upgrading', 'ok', 'verifying', 'verify'],
+    ['upgrading', 'failed', 'rolling-back', 'rollback'],
+    ['verifying', 'ok', 'upgraded', undefined],
+    ['verifying', 'failed', 'rolling-back', 'rollback'],
+    ['final-verifying', 'ok', 'verified', undefined],
+    ['final-verifying', 'failed', 'verify-failed', undefined],
+    ['rolling-back', 'ok', 'rolled-back', undefined],
+    ['rolling-back', 'failed', 'rollback-failed', undefined],
+  ] as const)('%s answered %s goes to %s', (from, how, to, chainedPhase) => {
+    const outcome =
+      how === 'ok' ? ({ kind: 'ok' } as const) : ({ kind: 'failed', why: 'apply: EXIT 1' } as const);
+    const r = decideHostResult(inFlight(from), outcome, c);
+    expect(r.hostPatch.state).toBe(to);
+    expect(r.event).toBe(`rollout.host.${from}.${how}`);
+    if (chainedPhase === undefined) {
+      // Resting: nothing in flight, finished now.
+      expect(r.chained).toBeUndefined();
+      expect(r.hostPatch).toMatchObject({ phase: null, phaseRunId: null, finishedAt: NOW });
+    } else {
+      // Chained: the next phase is in flight in the same write, and the host is not finished.
+      expect(r.chained).toEqual({ state: to, phase: chainedPhase });
+      expect(r.hostPatch).toMatchObject({ phase: chainedPhase, phaseRunId: 'pr-next' });
+      expect(r.hostPatch.finishedAt).toBeUndefined();
+    }
+    expect(r.hostPatch.reason).toBe(how === 'ok' ? '' : 'apply: EXIT 1');
+  });
+
+  it('covers exactly the host states that have a phase', () => {
+    expect(Object.keys(HOST_RESULTS).sort()).toEqual(Object.keys(PHASE_OF_STATE).sort());
+  });
+});
+
+describe('host results › what status learns', () => {
+  it('a staged host has the target staged', () => {
+    const r = decideHostResult(inFlight('staging'), { kind: 'ok' }, c);
+    expect(r.hostPatch.staged).toBe('4.1.2');
+    expect(r.appPatch).toEqual({ staged: '4.1.2' });
+  });
+
+  it('an upgrade records its downtime from the host start and the backup it made', () => {
+    const r = decideHostResult(
+      inFlight('upgrading', { startedAt: NOW - 5000 }),
+      { kind: 'ok', backupId: 'b-7' },
+      c,
+    );
+    expect(r.hostPatch.downtimeMs).toBe(5000);
+    expect(r.appPatch).toEqual({ lastBackupId: 'b-7' });
+  });
+
+  it('a verified upgrade is installed, healthy, and out of maintenance', () => {
+    const r = decideHostResult(inFlight('verifying'), { kind: 'ok' }, c);
+    expect(r.hostPatch.installed).toBe('4.1.2');
+    expect(r.appPatch).toEqual({
+      installed: '4.1.2',
+      lastHealth: 'ok',
+      lastHealthAt: NOW,
+      maintenance: false,
+    });
+  });
+
+  it('a failed verify is recorded unhealthy, still in maintenance until rolled back', () => {
+    const r = decideHostResult(inFlight('verifying'), { kind: 'failed', why: 'health: 500' }, c);
+    expect(r.appPatch).toEqual({ lastHealth: 'failed: health: 500', lastHealthAt: NOW });
+  });
+
+  it('a rolled-back host leaves maintenance and keeps why its upgrade failed', () => {
+    const r = decideHostResult(inFlight('rolling-back', { reason: 'apply: EXIT 1' }), { kind: 'ok' }, c);
+    expect(r.hostPatch.reason).toBe('apply: EXIT 1');
+    expect(r.appPatch).toEqual({ maintenance: false });
+  });
+
+  it('a failed rollback leaves maintenance on', () => {
+    expect(decideHostResult(inFlight('rolling-back'), { kind: 'failed', why: 'x' }, c).appPatch).toEqual({});
+  });
+});
+
+describe('host results › bugs', () => {
+  it.each(['pending', 'staged', 'upgraded', 'current', 'verified'] as const)(
+    'a host in %s has no phase to answer',
+    (state) => {
+      expect(() => phaseHostState(state)).toThrow(`a host in state ${state} has no phase to answer`);
+    },
+  );
+});
