@@ -7,7 +7,7 @@
 import { rmSync } from 'node:fs';
 import { execOnHost } from '../../agent/host/exec';
 import { secretsFromMap } from '../../agent/secrets';
-import type { SecretResolver, StepContext, StepResult } from '../../agent/steps/step';
+import type { SecretResolver, StepContext, StepExecutor, StepResult } from '../../agent/steps/step';
 import { silentLogger } from '../../shared/logger';
 import type { Step } from '../../shared/recipe/types';
 import { tempDir } from './processes';
@@ -62,6 +62,20 @@ export function stepContext(options: StepContextOptions = {}): TestStepContext {
       rmSync(stateDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Runs one step in a fresh context (`options` as for stepContext), and removes its state directory after. */
+export async function runStep<S extends Step>(
+  executor: StepExecutor<S>,
+  step: S,
+  options: StepContextOptions = {},
+): Promise<StepResult> {
+  const ctx = stepContext(options);
+  try {
+    return await executor.run(step, ctx);
+  } finally {
+    ctx.cleanup();
+  }
 }
 
 /** What the phase runner takes as `RunnerDeps.context`: everything but vars, results and signal. */

@@ -9,7 +9,7 @@ import { aptExecutor } from '../../agent/steps/apt';
 import type { AptStep } from '../../shared/recipe/types';
 import { createAptHost, type AptHost } from '../../scripts/fixtures/apt-host';
 import { hostState, MACHINE_APT_PATHS } from '../helpers/host-state';
-import { stepBase, stepContext } from '../helpers/step-context';
+import { runStep, stepBase } from '../helpers/step-context';
 
 jest.setTimeout(30_000);
 
@@ -26,14 +26,7 @@ describe.each(['apt-get', 'aptitude'] as const)('apt step with %s', (frontend) =
     packages,
     frontend,
   });
-  const run = async (s: AptStep) => {
-    const ctx = stepContext({ env: host.env });
-    try {
-      return await aptExecutor.run(s, ctx);
-    } finally {
-      ctx.cleanup();
-    }
-  };
+  const run = (s: AptStep) => runStep(aptExecutor, s, { env: host.env });
   const installed = async () => Promise.all(PACKAGES.map((p) => host.installedVersion(p)));
 
   // Every test starts from a host with 4.0.0 installed and 4.1.0 published but not yet seen.

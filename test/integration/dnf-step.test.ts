@@ -9,7 +9,7 @@ import { dnfExecutor } from '../../agent/steps/dnf';
 import type { DnfStep } from '../../shared/recipe/types';
 import { createDnfHost, type DnfHost } from '../fixtures/dnf-host';
 import { hostState, MACHINE_RPM_PATHS } from '../helpers/host-state';
-import { stepBase, stepContext } from '../helpers/step-context';
+import { runStep, stepBase, stepContext } from '../helpers/step-context';
 import { filesBelow, mountSmallTmpfs, unmountAll } from '../helpers/tmpfs';
 
 jest.setTimeout(30_000);
@@ -27,14 +27,7 @@ describe('dnf step through the yum wrapper', () => {
   const hostBefore = hostState(MACHINE_RPM_PATHS);
 
   const step = dnfStep;
-  const run = async (s: DnfStep) => {
-    const ctx = stepContext({ env: host.env });
-    try {
-      return await dnfExecutor.run(s, ctx);
-    } finally {
-      ctx.cleanup();
-    }
-  };
+  const run = (s: DnfStep) => runStep(dnfExecutor, s, { env: host.env });
   const installed = async () => Promise.all(PACKAGES.map((p) => host.installedVersion(p)));
   const stagedNew = () => host.cachedRpms().filter((f) => f.includes('-2.1.0-'));
 
@@ -102,9 +95,7 @@ describe('dnf step on a host whose repository never answered', () => {
     const fresh = await createDnfHost();
     try {
       await fresh.repo.stop();
-      const ctx = stepContext({ env: fresh.env });
-      const result = await dnfExecutor.run(listKcm, ctx);
-      ctx.cleanup();
+      const result = await runStep(dnfExecutor, listKcm, { env: fresh.env });
       expect(result.ok).toBe(false);
       expect(result.error?.code).toBe('STEP_FAILED');
       expect(result.error?.message).toMatch(/^yum list updates failed: /);

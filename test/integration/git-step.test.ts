@@ -8,7 +8,7 @@ import path from 'node:path';
 import { gitExecutor } from '../../agent/steps/git';
 import type { GitStep } from '../../shared/recipe/types';
 import { createGitAppRepo, type GitAppRepo } from '../fixtures/git-repo';
-import { stepBase, stepContext } from '../helpers/step-context';
+import { runStep, stepBase } from '../helpers/step-context';
 
 const step = (action: GitStep['action'], dir: string, tagPattern = 'v*'): GitStep => ({
   ...stepBase(`git-${action}`),
@@ -18,13 +18,8 @@ const step = (action: GitStep['action'], dir: string, tagPattern = 'v*'): GitSte
   tagPattern,
 });
 
-async function run(s: GitStep, target?: string) {
-  const ctx = stepContext({ vars: target === undefined ? {} : { target } });
-  try {
-    return await gitExecutor.run(s, ctx);
-  } finally {
-    ctx.cleanup();
-  }
+function run(s: GitStep, target?: string) {
+  return runStep(gitExecutor, s, { vars: target === undefined ? {} : { target } });
 }
 
 describe('git step', () => {
