@@ -8,18 +8,20 @@ import path from 'node:path';
 import { buildImportGraph, fileCycles, folderCycles, type Cycle, type Sources } from './import-graph';
 
 const ROOT = path.resolve(__dirname, '../..');
-const SCANNED = ['agent', 'controller', 'shared', 'proto', 'scripts'];
+// test/ too, for file-level cycles: unit tests next to the code import its helpers, and no file
+// may cycle. Folder level is about the product's responsibilities: its non-test files only (a
+// test beside the code importing test/helpers/ is not a dependency of that folder).
+const SCANNED = ['agent', 'controller', 'shared', 'proto', 'scripts', 'test'];
+const isProduct = (file: string): boolean => !file.startsWith('test/') && !file.endsWith('.test.ts');
 
 /**
- * Cycles known when this guard was added, each being taken apart in controller/ (issue 12:
- * phase sending in a module of its own that both operator/ and rollout/ use, the operator
- * dependencies in their own file). Delete each line as its cycle goes: a listed cycle that no
- * longer exists fails the test too, so that the list only ever shrinks. Add nothing here.
+ * Cycles tolerated for now: none. The two known when this guard was added (issue 12:
+ * operator/handlers.ts <-> operator/run-phase.ts, and operator/ <-> rollout/) were taken apart by
+ * moving phase sending to controller/phase/ and the service dependencies to controller/deps.ts.
+ * A listed cycle that no longer exists fails the test too, so this list only ever shrinks.
  */
-const KNOWN_FILE_CYCLES: readonly string[] = [
-  'controller/operator/handlers.ts <-> controller/operator/run-phase.ts',
-];
-const KNOWN_FOLDER_CYCLES: readonly string[] = ['controller/operator/ <-> controller/rollout/'];
+const KNOWN_FILE_CYCLES: readonly string[] = [];
+const KNOWN_FOLDER_CYCLES: readonly string[] = [];
 
 function repoSources(): Sources {
   const sources = new Map<string, string>();
@@ -37,7 +39,9 @@ function repoSources(): Sources {
 const show = (c: Cycle): string => `${c.path}\n    ${c.via.join('\n    ')}`;
 
 describe('import cycles', () => {
-  const graph = buildImportGraph(repoSources());
+  const sources = repoSources();
+  const graph = buildImportGraph(sources);
+  const product = buildImportGraph(new Map([...sources].filter(([file]) => isProduct(file))));
 
   it('sees the whole tree: every relative import resolves to a scanned file', () => {
     expect(graph.files.length).toBeGreaterThan(100);
@@ -49,8 +53,8 @@ describe('import cycles', () => {
     ['folder', folderCycles, KNOWN_FOLDER_CYCLES],
   ] as const)(
     'has no %s-level cycle beyond the known ones, and each known one still exists',
-    (_level, find, known) => {
-      const cycles = find(graph);
+    (level, find, known) => {
+      const cycles = find(level === 'file' ? graph : product);
       expect(cycles.filter((c) => !known.includes(c.key)).map(show)).toEqual([]);
       const found = new Set(cycles.map((c) => c.key));
       expect(known.filter((k) => !found.has(k)).map((k) => `fixed, remove from the list: ${k}`)).toEqual([]);
