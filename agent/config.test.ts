@@ -1,4 +1,4 @@
-import { compileAgentConfig } from './config';
+import { AgentConfigError, compileAgentConfig } from './config';
 
 const KEY = 'ed25519:' + Buffer.alloc(32, 1).toString('base64');
 const GOOD = `controller: 127.0.0.1:4860\ncontrollerKey: ${KEY}\nhostId: h-0123456789abcdef\n`;
@@ -73,6 +73,29 @@ describe('agent config', () => {
       GOOD + 'reconnectInitialMs: -5\n',
       /reconnectInitialMs: must be an integer/,
     ],
+    ['a missing controllerKey', GOOD.replace(/^controllerKey:.*\n/m, ''), /controllerKey: is required/],
+    ['a missing hostId', GOOD.replace(/^hostId:.*\n/m, ''), /hostId: is required/],
+    ['a blank stateDir', GOOD + 'stateDir: "  "\n', /stateDir: must be a non-empty string/],
+    ['a hostname that is a number', GOOD + 'hostname: 42\n', /hostname: must be a non-empty string/],
+    ['a log level that is a number', GOOD + 'logLevel: 3\n', /logLevel: must be debug, info, warn or error/],
+    [
+      'a fractional reconnect ceiling',
+      GOOD + 'reconnectMaxMs: 1.5\n',
+      /reconnectMaxMs: must be an integer from 10 to 3600000/,
+    ],
+    [
+      'a clock skew over an hour',
+      GOOD + 'clockSkewMs: 3600001\n',
+      /clockSkewMs: must be an integer from 0 to 3600000/,
+    ],
+    ['a duration string for a number of ms', GOOD + 'clockSkewMs: 5s\n', /clockSkewMs: must be an integer/],
+    ['a blank secretsFile', GOOD + 'secretsFile: ""\n', /secretsFile: must be a non-empty string/],
+    ['release keys that are not a list', GOOD + `releaseKeys: ${KEY}\n`, /releaseKeys: must be a list/],
+    [
+      'one bad release key among good ones',
+      GOOD + `releaseKeys:\n  - ${KEY}\n  - ed25519:AAAA\n`,
+      /releaseKeys\[1\]: must be an Ed25519 public key/,
+    ],
     [
       'a YAML alias',
       GOOD.replace('controller: ', 'controller: &c ') + 'hostname: *c\n',
@@ -81,6 +104,41 @@ describe('agent config', () => {
   ])('rejects %s, naming the file and field', (_what, text, message) => {
     expect(() => compileAgentConfig(text, '/etc/convoy/agent.yaml')).toThrow(message);
     expect(() => compileAgentConfig(text, '/etc/convoy/agent.yaml')).toThrow(/^\/etc\/convoy\/agent\.yaml: /);
+  });
+
+  it('compiles every optional field: paths against the file, keys parsed, the ceiling at least the first delay', () => {
+    const c = compileAgentConfig(
+      GOOD +
+        'stateDir: state\nhostname: mail-1\nlogLevel: debug\nsecretsFile: /root/secrets.json\n' +
+        `reconnectInitialMs: 2000\nreconnectMaxMs: 1000\nclockSkewMs: 0\nreleaseKeys:\n  - ${KEY}\n`,
+      '/etc/convoy/agent.yaml',
+    );
+    expect(c).toMatchObject({
+      stateDir: '/etc/convoy/state',
+      hostname: 'mail-1',
+      logLevel: 'debug',
+      secretsFile: '/root/secrets.json',
+      reconnectInitialMs: 2000,
+      reconnectMaxMs: 2000,
+      clockSkewMs: 0,
+    });
+    expect(c.releaseKeys.map((k) => Buffer.from(k).equals(Buffer.alloc(32, 1)))).toEqual([true]);
+    expect(Object.isFrozen(c.releaseKeys)).toBe(true);
+  });
+
+  it('throws CONFIG_INVALID carrying the file, the first bad field and every problem by path', () => {
+    let error: unknown;
+    try {
+      compileAgentConfig(GOOD + 'clockSkewMs: -1\nlogLevel: loud\n', '/etc/convoy/agent.yaml');
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(AgentConfigError);
+    expect((error as AgentConfigError).problems.map((p) => p.path)).toEqual(['logLevel', 'clockSkewMs']);
+    expect(error).toMatchObject({
+      code: 'CONFIG_INVALID',
+      context: { file: '/etc/convoy/agent.yaml', field: 'logLevel' },
+    });
   });
 
   it('reports every problem at once', () => {

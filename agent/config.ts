@@ -1,6 +1,7 @@
 /**
- * The agent's configuration file (`agent.yaml`): parsed, checked field by field with every problem
- * reported at once (`agent.yaml: controllerKey: must be ...`), then compiled to frozen options.
+ * The agent's configuration file (`agent.yaml`): parsed, checked field by field with the schema kit
+ * (shared/schema.ts), every problem reported at once (`agent.yaml: controllerKey: must be ...`),
+ * then compiled to frozen options.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -8,6 +9,19 @@ import type * as YamlModule from 'yaml';
 import { ConvoyError } from '../shared/errors';
 import { parsePublicKey } from '../shared/keys';
 import { isLogLevel, type LogLevel } from '../shared/logger';
+import {
+  arrayOf,
+  formatProblem,
+  int,
+  isMapping,
+  object,
+  refine,
+  spec,
+  validate,
+  withDefault,
+  type Problem,
+  type Spec,
+} from '../shared/schema';
 import { yamlNestingProblem } from '../shared/recipe/yaml-source';
 
 export const CONFIG_FILE = 'agent.yaml';
@@ -54,19 +68,60 @@ export interface AgentConfig {
   readonly releaseKeys: readonly Uint8Array[];
 }
 
-const KNOWN_FIELDS = new Set([
-  'controller',
-  'controllerKey',
-  'hostId',
-  'stateDir',
-  'hostname',
-  'logLevel',
-  'reconnectInitialMs',
-  'reconnectMaxMs',
-  'clockSkewMs',
-  'secretsFile',
-  'releaseKeys',
-]);
+/** A config file that did not load: the message lists every problem; `problems` has them one by one. */
+export class AgentConfigError extends ConvoyError {
+  constructor(
+    readonly file: string,
+    readonly problems: readonly Problem[],
+  ) {
+    super('CONFIG_INVALID', `${file}: ${problems.map(formatProblem).join('; ')}`, {
+      file,
+      field: problems[0]?.path ?? '',
+    });
+  }
+}
+
+/** One problem with the whole file (unreadable, not YAML). */
+const whole = (file: string, message: string): AgentConfigError =>
+  new AgentConfigError(file, [{ path: '', message }]);
+
+/** A public key, `ed25519:<base64>`, as its 32 bytes. */
+const publicKey = (): Spec<Uint8Array> =>
+  spec((v) => {
+    if (typeof v !== 'string' || v.trim() === '') return 'must be a non-empty string';
+    const key = parsePublicKey(v);
+    return key === null ? 'must be an Ed25519 public key (ed25519:<base64>)' : { ok: key };
+  });
+
+const nonBlank = (): Spec<string> =>
+  spec((v) => (typeof v === 'string' && v.trim() !== '' ? { ok: v } : 'must be a non-empty string'));
+
+const millis = (min: number, max: number, fallback: number): Spec<number> =>
+  withDefault(int({ min, max }), fallback);
+
+// Every field of AgentConfigFile, checked; the defaults are the ones documented there.
+const FIELDS = {
+  controller: refine(nonBlank(), (v) => (isAddress(v) ? null : 'must be host:port or unix:/path')),
+  controllerKey: publicKey(),
+  hostId: refine(nonBlank(), (v) =>
+    /^[A-Za-z0-9_-]{1,64}$/.test(v) ? null : 'must be 1-64 letters, digits, - or _',
+  ),
+  stateDir: nonBlank(),
+  hostname: nonBlank(),
+  logLevel: withDefault(
+    spec<LogLevel>((v) =>
+      typeof v === 'string' && isLogLevel(v) ? { ok: v } : 'must be debug, info, warn or error',
+    ),
+    'info',
+  ),
+  reconnectInitialMs: millis(10, 600_000, 500),
+  reconnectMaxMs: millis(10, 3_600_000, 30_000),
+  clockSkewMs: millis(0, 3_600_000, 60_000),
+  secretsFile: nonBlank(),
+  releaseKeys: withDefault(arrayOf(publicKey()), []),
+} satisfies Record<keyof AgentConfigFile, Spec<unknown>>;
+
+const CONFIG = object(FIELDS, { optional: ['stateDir', 'hostname', 'secretsFile'] });
 
 /** Reads and compiles a config file; throws CONFIG_INVALID listing every problem. */
 export function loadAgentConfig(file: string): AgentConfig {
@@ -74,103 +129,31 @@ export function loadAgentConfig(file: string): AgentConfig {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConvoyError(
-      'CONFIG_INVALID',
-      `${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-      { file },
-    );
+    throw whole(file, `cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   return compileAgentConfig(text, file);
 }
 
 export function compileAgentConfig(text: string, file: string): AgentConfig {
   const raw = parseConfigText(text, file);
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new ConvoyError('CONFIG_INVALID', `${file}: must be a mapping of fields`, { file });
-  }
-  const fields = raw as Record<string, unknown>;
-  const problems: { field: string; message: string }[] = [];
-  const problem = (field: string, message: string): void => void problems.push({ field, message });
-  for (const key of Object.keys(fields)) if (!KNOWN_FIELDS.has(key)) problem(key, 'unknown field');
-
-  const str = (field: string, required: boolean): string | undefined => {
-    const v = fields[field];
-    if (v === undefined || v === null) {
-      if (required) problem(field, 'is required');
-      return undefined;
-    }
-    if (typeof v !== 'string' || v.trim() === '') return void problem(field, 'must be a non-empty string');
-    return v;
-  };
-  const num = (field: string, fallback: number, min: number, max: number): number => {
-    const v = fields[field];
-    if (v === undefined || v === null) return fallback;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-      problem(field, `must be an integer from ${min} to ${max}`);
-      return fallback;
-    }
-    return v;
-  };
-
-  const controller = str('controller', true);
-  if (controller !== undefined && !isAddress(controller))
-    problem('controller', 'must be host:port or unix:/path');
-  const keyText = str('controllerKey', true);
-  const controllerKey = keyText === undefined ? null : parsePublicKey(keyText);
-  if (keyText !== undefined && controllerKey === null)
-    problem('controllerKey', 'must be an Ed25519 public key (ed25519:<base64>)');
-  const hostId = str('hostId', true);
-  if (hostId !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(hostId))
-    problem('hostId', 'must be 1-64 letters, digits, - or _');
-  const stateDir = str('stateDir', false);
-  const hostname = str('hostname', false);
-  const logLevel = str('logLevel', false) ?? 'info';
-  if (!isLogLevel(logLevel)) problem('logLevel', 'must be debug, info, warn or error');
-  const reconnectInitialMs = num('reconnectInitialMs', 500, 10, 600_000);
-  const reconnectMaxMs = num('reconnectMaxMs', 30_000, 10, 3_600_000);
-  const clockSkewMs = num('clockSkewMs', 60_000, 0, 3_600_000);
-  const secretsFile = str('secretsFile', false);
-  const releaseKeys = keyList(fields['releaseKeys'], (message) => problem('releaseKeys', message));
-
-  if (
-    problems.length > 0 ||
-    controller === undefined ||
-    controllerKey === null ||
-    hostId === undefined ||
-    !isLogLevel(logLevel)
-  ) {
-    const list = problems.map((p) => `${p.field}: ${p.message}`).join('; ');
-    throw new ConvoyError('CONFIG_INVALID', `${file}: ${list}`, { file, field: problems[0]?.field ?? '' });
-  }
+  if (!isMapping(raw)) throw whole(file, 'must be a mapping of fields');
+  const { value: c, problems } = validate(CONFIG, raw);
+  if (c === undefined || problems.length > 0) throw new AgentConfigError(file, problems);
+  const dir = path.dirname(file);
   return Object.freeze({
     file,
-    controller,
-    controllerKey,
-    hostId,
-    stateDir: path.resolve(path.dirname(file), stateDir ?? '.'),
-    hostname,
-    logLevel,
-    reconnectInitialMs,
-    reconnectMaxMs: Math.max(reconnectMaxMs, reconnectInitialMs),
-    clockSkewMs,
-    secretsFile: secretsFile === undefined ? undefined : path.resolve(path.dirname(file), secretsFile),
-    releaseKeys,
+    controller: c.controller,
+    controllerKey: c.controllerKey,
+    hostId: c.hostId,
+    stateDir: path.resolve(dir, c.stateDir ?? '.'),
+    hostname: c.hostname,
+    logLevel: c.logLevel,
+    reconnectInitialMs: c.reconnectInitialMs,
+    reconnectMaxMs: Math.max(c.reconnectMaxMs, c.reconnectInitialMs),
+    clockSkewMs: c.clockSkewMs,
+    secretsFile: c.secretsFile === undefined ? undefined : path.resolve(dir, c.secretsFile),
+    releaseKeys: Object.freeze([...c.releaseKeys]),
   });
-}
-
-function keyList(value: unknown, problem: (message: string) => void): Uint8Array[] {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) {
-    problem('must be a list of Ed25519 public keys');
-    return [];
-  }
-  const keys: Uint8Array[] = [];
-  value.forEach((item: unknown, i) => {
-    const key = typeof item === 'string' ? parsePublicKey(item) : null;
-    if (key === null) problem(`[${i}] must be an Ed25519 public key (ed25519:<base64>)`);
-    else keys.push(key);
-  });
-  return keys;
 }
 
 /**
@@ -190,21 +173,17 @@ function parseConfigText(text: string, file: string): unknown {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const Y = require('yaml') as typeof YamlModule;
   const tooDeep = yamlNestingProblem(Y, text);
-  if (tooDeep !== null) throw new ConvoyError('CONFIG_INVALID', `${file}: ${tooDeep}`, { file });
+  if (tooDeep !== null) throw whole(file, tooDeep);
   const doc = Y.parseDocument(text, { uniqueKeys: true });
   if (doc.errors.length > 0) {
     const first = doc.errors[0];
-    throw new ConvoyError(
-      'CONFIG_INVALID',
-      `${file}: not valid YAML: ${first?.message.split('\n')[0] ?? ''}`,
-      { file },
-    );
+    throw whole(file, `not valid YAML: ${first?.message.split('\n')[0] ?? ''}`);
   }
   try {
     // Aliases are refused outright: a config file has no use for them (billion laughs).
     return doc.toJS({ maxAliasCount: 0 }) as unknown;
   } catch (err) {
-    throw new ConvoyError('CONFIG_INVALID', `${file}: ${(err as Error).message}`, { file });
+    throw whole(file, (err as Error).message);
   }
 }
 
