@@ -208,14 +208,14 @@ const HOST: Spec<HostEntry> = {
   },
 };
 
-/** A built-in recipe name, or a path (with a `/` or a .yaml/.yml suffix) made absolute. */
+/** A built-in recipe name, or a path (with a `/` or a .yaml/.yml suffix) joined to `baseDir`. */
 function recipe(baseDir: string): Spec<string> {
   return spec((v) => {
     if (typeof v !== 'string' || v.trim() === '')
       return 'must be a built-in recipe name or a path to a recipe file';
     if (v.includes('\0')) return 'must not contain NUL';
     if (v.includes('/') || v.includes(path.sep) || /\.ya?ml$/.test(v))
-      return { ok: path.resolve(baseDir, v) };
+      return { ok: path.isAbsolute(v) ? path.normalize(v) : path.join(baseDir, v) };
     if (RECIPE_NAME.test(v)) return { ok: v };
     return `must be a built-in recipe name (${NAME_WHAT}) or a path to a .yaml file (got ${JSON.stringify(v)})`;
   });
@@ -241,7 +241,7 @@ function deployment(baseDir: string): Spec<DeploymentSpec> {
   });
 }
 
-/** The whole file; recipe paths resolve against `baseDir`, the fleet file's directory. */
+/** The whole file; recipe paths resolve against `baseDir`, the fleet file's (absolute) directory. */
 export function fleetSchema(baseDir: string): Spec<FleetSpec> {
   return object({
     windows: withDefault(windows(), Object.create(null) as Record<string, WindowSpec>),

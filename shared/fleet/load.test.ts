@@ -1,8 +1,7 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConvoyError } from '../errors';
-import { FleetError, loadFleetFile, loadFleetText, MAX_FLEET_BYTES } from './load';
+import { FleetError, loadFleetText } from './load';
 
 const VALID = `
 windows:
@@ -126,6 +125,26 @@ describe('loadFleetText › a valid file', () => {
 
   it('has no inherited window names', () => {
     expect(fleet.windows['constructor']).toBeUndefined();
+  });
+});
+
+describe('loadFleetText › recipe paths', () => {
+  it('joins a relative recipe path to the file directory, or to the directory given, and keeps an absolute one', () => {
+    const recipes = (fleet: ReturnType<typeof loadFleetText>): string[] =>
+      fleet.deployments.map((d) => d.recipe);
+    expect(recipes(loadFleetText(VALID, '/etc/convoy/fleet.yaml'))).toEqual([
+      'bluemind',
+      '/etc/convoy/recipes/cells.yaml',
+    ]);
+    expect(recipes(loadFleetText(VALID, 'fleet.yaml', '/srv/ops'))).toEqual([
+      'bluemind',
+      '/srv/ops/recipes/cells.yaml',
+    ]);
+    const absolute = VALID.replace('./recipes/cells.yaml', '/opt/recipes/../cells.yaml');
+    expect(recipes(loadFleetText(absolute, 'fleet.yaml', '/srv/ops'))).toEqual([
+      'bluemind',
+      '/opt/cells.yaml',
+    ]);
   });
 });
 
@@ -352,32 +371,5 @@ describe('docs/fleet.md', () => {
       staging: { cron: null, jitterMs: 0, concurrency: 10 },
       batches: { canary: 1, concurrency: { kind: 'count', value: 1 }, pause: { kind: 'none' } },
     });
-  });
-});
-
-describe('loadFleetFile', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'convoy-fleet-'));
-  });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
-
-  it('reads a file and resolves recipe paths against its directory', () => {
-    const file = path.join(dir, 'fleet.yaml');
-    writeFileSync(file, VALID);
-    const fleet = loadFleetFile(file);
-    expect(fleet.deployments[1]?.recipe).toBe(path.join(dir, 'recipes', 'cells.yaml'));
-  });
-
-  it('reports a missing file with its name', () => {
-    const file = path.join(dir, 'nope.yaml');
-    expect(() => loadFleetFile(file)).toThrow(`${file}: cannot read (ENOENT)`);
-  });
-
-  it('refuses a directory and an oversized file before reading them', () => {
-    expect(() => loadFleetFile(dir)).toThrow(`${dir}: is not a regular file`);
-    const big = path.join(dir, 'big.yaml');
-    writeFileSync(big, `# ${'x'.repeat(MAX_FLEET_BYTES)}\n`);
-    expect(() => loadFleetFile(big)).toThrow(`${big}: larger than ${MAX_FLEET_BYTES} bytes`);
   });
 });

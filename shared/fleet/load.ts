@@ -1,13 +1,13 @@
 /**
- * `fleet.yaml` -> the frozen FleetSpec of ./types.ts, or a FleetError listing every problem with
- * its path (`fleet.yaml: deployments[0].batches.concurrency: must be ...`). The format is in
+ * `fleet.yaml` text -> the frozen FleetSpec of ./types.ts, or a FleetError listing every problem
+ * with its path (`fleet.yaml: deployments[0].batches.concurrency: must be ...`). The format is in
  * docs/fleet.md; the schema is ./fleet-schema.ts and the checks across fields ./cross-checks.ts.
+ * Pure, as shared/ is: reading the file is controller/fleet-file.ts.
  *
  * The YAML is read as recipes are (../recipe/yaml-source.ts): size-limited, aliases refused (no
  * billion laughs), duplicate keys reported, and objects built from known keys only, so a
  * `__proto__` key is reported, never assigned.
  */
-import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ConvoyError } from '../errors';
 import { formatProblem, isMapping, validate, type Problem } from '../schema';
@@ -33,10 +33,11 @@ export class FleetError extends ConvoyError {
 }
 
 /**
- * Loads fleet YAML; `file` names it in messages and its directory anchors relative recipe paths
- * (made absolute against the working directory when `file` is relative).
+ * Loads fleet YAML; `file` names it in messages. Relative recipe paths resolve against `baseDir`,
+ * by default the file's directory: absolute when `file` is (the caller resolves a relative one,
+ * as nothing here reads the working directory).
  */
-export function loadFleetText(text: string, file: string): FleetSpec {
+export function loadFleetText(text: string, file: string, baseDir: string = path.dirname(file)): FleetSpec {
   const source = readRecipeYaml(text);
   if (source.data === undefined) throw new FleetError(file, source.problems);
   const data: unknown = source.data;
@@ -45,29 +46,11 @@ export function loadFleetText(text: string, file: string): FleetSpec {
       ...source.problems,
       { path: '', message: 'must be a mapping of fields (windows, deployments)' },
     ]);
-  const { value, problems } = validate(fleetSchema(path.dirname(path.resolve(file))), data);
+  const { value, problems } = validate(fleetSchema(baseDir), data);
   crossCheckFleet(data, problems);
   const all = [...source.problems, ...problems];
   if (all.length > 0 || value === undefined) throw new FleetError(file, all);
   return deepFreeze(value);
-}
-
-/** Reads and loads a fleet file; an unreadable or oversized file is a FleetError like any other. */
-export function loadFleetFile(file: string): FleetSpec {
-  let text: string;
-  try {
-    // Checked before reading, so a huge file is never loaded into memory.
-    const stat = statSync(file);
-    if (!stat.isFile()) throw new FleetError(file, [{ path: '', message: 'is not a regular file' }]);
-    if (stat.size > MAX_FLEET_BYTES)
-      throw new FleetError(file, [{ path: '', message: `larger than ${MAX_FLEET_BYTES} bytes` }]);
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if (err instanceof FleetError) throw err;
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new FleetError(file, [{ path: '', message: `cannot read (${code})` }]);
-  }
-  return loadFleetText(text, file);
 }
 
 // Recurses into frozen objects too: shared defaults are frozen only at their top by withDefault.

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ConvoyError } from '../../../shared/errors';
-import { loadFleetFile } from '../../../shared/fleet/load';
+import { loadFleetFile } from '../../fleet-file';
 import { withClient, withConnectionOptions, type CommonFlags } from '../common';
 import { printJson } from '../output';
 import { resolveRecipe } from './recipe-files';
