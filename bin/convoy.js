@@ -11,7 +11,7 @@ const path = require('node:path');
 // dist/ when the bundle is not there (a build interrupted half-way, tests of the build itself).
 const bundle = path.join(__dirname, '../dist/bundle/convoy.js');
 const cli = fs.existsSync(bundle)
-  ? require('../dist/shared/code-cache.js').requireWithCodeCache(bundle)
+  ? require('../dist/controller/code-cache.js').requireWithCodeCache(bundle)
   : require('../dist/controller/cli/main.js');
 cli.main(process.argv.slice(2)).catch((err) => {
   process.stderr.write(`convoy: INTERNAL: ${err && err.stack ? err.stack : err}\n`);

@@ -1,6 +1,6 @@
 /**
  * `npm run build` (last step): the operator CLI as one file, `dist/bundle/convoy.js`, which
- * bin/convoy.js loads through V8's code cache (shared/code-cache.ts). One file instead of ~220
+ * bin/convoy.js loads through V8's code cache (controller/code-cache.ts). One file instead of ~220
  * modules, with the contracts stamped in as JSON instead of parsed from .proto at every start,
  * is most of what a short command like `convoy ping` costs. The native and optional modules
  * (sqlite3, ssh2 and its cpu-features) stay in node_modules, which is beside it in a checkout.

@@ -1,5 +1,5 @@
 /**
- * shared/code-cache.ts, as bin/convoy.js uses it: a real node process loads a CommonJS file
+ * controller/code-cache.ts, as bin/convoy.js uses it: a real node process loads a CommonJS file
  * through V8's code cache, twice, then with a corrupt cache and from a read-only directory.
  */
 import { execFileSync } from 'node:child_process';
@@ -16,7 +16,7 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-const LOADER = path.resolve(__dirname, '../../dist/shared/code-cache.js');
+const LOADER = path.resolve(__dirname, '../../dist/controller/code-cache.js');
 let dir = '';
 let file = '';
 

@@ -9,6 +9,9 @@
  * source and its own version and flags, and a rejected or unreadable cache only means compiling
  * as usual. The cache is written where the file is, with the file's own trust: a directory the
  * user cannot write (a system-wide install) simply goes without.
+ *
+ * It lives with the controller package because its one user is the operator CLI's launcher, and it
+ * does file I/O, which shared/ does not.
  */
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
