@@ -54,14 +54,17 @@ describe('createLogger', () => {
     expect(records()[0]?.['hostId']).toBe('host-b');
   });
 
-  it('uses Date.now when no clock is given', () => {
+  it('stamps each line with the clock it is given', () => {
     const lines: string[] = [];
-    const before = Date.now();
-    createLogger({ sink: (line) => lines.push(line) }).info('tick');
-    const after = Date.now();
-    const ts = Date.parse((JSON.parse(lines[0] ?? '{}') as { ts: string }).ts);
-    expect(ts).toBeGreaterThanOrEqual(before);
-    expect(ts).toBeLessThanOrEqual(after);
+    let nowMs = Date.UTC(2024, 0, 2, 3, 4, 5);
+    const logger = createLogger({ sink: (line) => lines.push(line), now: () => nowMs });
+    logger.info('first');
+    nowMs += 1500;
+    logger.info('second');
+    expect(lines.map((l) => (JSON.parse(l) as { ts: string }).ts)).toEqual([
+      '2024-01-02T03:04:05.000Z',
+      '2024-01-02T03:04:06.500Z',
+    ]);
   });
 
   const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];

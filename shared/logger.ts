@@ -22,8 +22,8 @@ export interface LoggerOptions {
   readonly sink: (line: string) => void;
   /** Lines below this level are dropped. Default 'info'. */
   readonly level?: LogLevel;
-  /** Default Date.now. */
-  readonly now?: () => number;
+  /** The clock stamping each line (ms since the epoch); the caller's, as shared/ reads none. */
+  readonly now: () => number;
   /** Exact strings to mask wherever they appear (secret values resolved at run time). */
   readonly secrets?: readonly string[];
 }
@@ -40,10 +40,9 @@ export function isLogLevel(value: string): value is LogLevel {
 
 export function createLogger(options: LoggerOptions, bound: LogFields = {}): Logger {
   const threshold = LEVEL_RANK[options.level ?? 'info'];
-  const now = options.now ?? Date.now;
   const write = (level: LogLevel, msg: string, fields?: LogFields): void => {
     if (LEVEL_RANK[level] < threshold) return;
-    const ts = new Date(now()).toISOString();
+    const ts = new Date(options.now()).toISOString();
     // ts, level and msg come first and always win: a field cannot forge them.
     const record = Object.assign({ ts, level, msg }, bound, fields, { ts, level, msg });
     const line = JSON.stringify(redactValue(record, options.secrets ?? [], 0));
@@ -59,7 +58,7 @@ export function createLogger(options: LoggerOptions, bound: LogFields = {}): Log
 }
 
 /** A logger that drops everything, for library callers that pass none. */
-export const silentLogger: Logger = createLogger({ sink: () => undefined, level: 'error' }, {});
+export const silentLogger: Logger = createLogger({ sink: () => undefined, level: 'error', now: () => 0 }, {});
 
 function redactValue(value: unknown, secrets: readonly string[], depth: number): unknown {
   if (typeof value === 'string') return maskSecrets(value, secrets);

@@ -64,7 +64,7 @@ export async function runLocalPhase(flags: PhaseRunFlags): Promise<PhaseOutcome>
   const stateDir = path.resolve(flags.stateDir);
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const log = createLogger(
-    { sink: (line) => process.stderr.write(line), level: 'warn' },
+    { sink: (line) => process.stderr.write(line), level: 'warn', now: Date.now },
     { component: 'phase' },
   );
   const secrets = flags.secrets === undefined ? secretsFromMap(new Map()) : loadSecretsFile(flags.secrets);

@@ -46,7 +46,7 @@ async function runAgent(flags: RunFlags): Promise<void> {
       ? flags.logLevel
       : config.logLevel;
   const log = createLogger(
-    { sink: (line) => process.stderr.write(line), level },
+    { sink: (line) => process.stderr.write(line), level, now: Date.now },
     { component: 'agent', hostId: config.hostId },
   );
   // systemd names each service run (INVOCATION_ID); `convoy-agent supervise` marks its child.

@@ -23,7 +23,10 @@ export function registerSupervise(program: Command): void {
           script: path.resolve(process.argv[1] ?? ''),
           stateDir,
           pidFile: path.resolve(flags.pidFile ?? path.join(stateDir, 'supervisor.pid')),
-          log: createLogger({ sink: (line) => process.stderr.write(line) }, { component: 'supervisor' }),
+          log: createLogger(
+            { sink: (line) => process.stderr.write(line), now: Date.now },
+            { component: 'supervisor' },
+          ),
         });
       } catch (err) {
         reportFailure(err);

@@ -75,7 +75,7 @@ async function stopAll(): Promise<void> {
 
 function createSwarmLogger(level: LogLevel): Logger {
   return createLogger(
-    { sink: (line) => process.stderr.write(line), level },
+    { sink: (line) => process.stderr.write(line), level, now: Date.now },
     { component: 'bench-swarm', pid: process.pid },
   );
 }

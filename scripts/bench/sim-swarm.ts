@@ -45,7 +45,7 @@ async function runSwarm(start: SwarmStart, log: Logger): Promise<void> {
 
 function main(): void {
   const log = createLogger(
-    { sink: (line) => process.stderr.write(line), level: 'warn' },
+    { sink: (line) => process.stderr.write(line), level: 'warn', now: Date.now },
     { component: 'bench-sim-swarm', pid: process.pid },
   );
   process.on('disconnect', () => process.exit(1));

@@ -113,7 +113,7 @@ function compileStartOptions(flags: StartFlags): ControllerOptions {
 
 async function startController(options: ControllerOptions, level: string): Promise<void> {
   const log = createLogger(
-    { sink: (line) => process.stderr.write(line), level: isLogLevel(level) ? level : 'info' },
+    { sink: (line) => process.stderr.write(line), level: isLogLevel(level) ? level : 'info', now: Date.now },
     { component: 'controller' },
   );
   const { Controller } = await import('../../controller');
