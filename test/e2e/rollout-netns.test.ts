@@ -24,14 +24,12 @@ import {
   startRollout,
   waitForRollout,
 } from '../helpers/rollout-probe';
+import { skipReason } from '../helpers/require-tool';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(180_000);
 
-const unavailable = netnsUnavailableReason();
-if (unavailable !== undefined) {
-  process.stderr.write(`rollout on network namespaces: skipped, namespaces unavailable: ${unavailable}\n`);
-}
+const unavailable = skipReason('rollout on network namespaces', ['ip', 'ss'], netnsUnavailableReason);
 const describeNetns = unavailable === undefined ? describe : describe.skip;
 
 /** The demo's clock: staging at 02:00 and the 03:00 window come within seconds. */

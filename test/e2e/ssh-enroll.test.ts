@@ -28,14 +28,17 @@ import {
   type EnrollJson,
   type HostView,
 } from '../helpers/ssh-fleet';
+import { skipReason } from '../helpers/require-tool';
 import { queryStore } from '../helpers/store-query';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(180_000);
 
-const unavailable =
-  netnsUnavailableReason() ?? (existsSync('/usr/sbin/sshd') ? undefined : 'no /usr/sbin/sshd');
-if (unavailable !== undefined) process.stderr.write(`ssh enrollment: skipped: ${unavailable}\n`);
+const unavailable = skipReason(
+  'ssh enrollment',
+  ['ip', '/usr/sbin/sshd', 'ssh-keygen'],
+  netnsUnavailableReason,
+);
 const describeSsh = unavailable === undefined ? describe : describe.skip;
 
 describeSsh('convoy hosts enroll --ssh (OpenSSH in network namespaces)', () => {

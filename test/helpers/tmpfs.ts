@@ -7,12 +7,14 @@ import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { assertTools } from '../../scripts/fixtures/tools';
 
 const run = promisify(execFile);
 const mounted = new Set<string>();
 
 /** Mounts a tmpfs of `size` (mount(8) syntax: `1m`) at `dir`, hiding what was there. */
 export async function mountSmallTmpfs(dir: string, size: string): Promise<void> {
+  assertTools('mount');
   await run('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0755`, 'convoy-chaos-tmpfs', dir]);
   mounted.add(dir);
 }

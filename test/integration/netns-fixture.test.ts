@@ -14,14 +14,12 @@ import {
   type Netns,
   type NetnsHost,
 } from '../../scripts/fixtures/netns';
+import { skipReason } from '../helpers/require-tool';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(60_000);
 
-const unavailable = netnsUnavailableReason();
-if (unavailable !== undefined) {
-  process.stderr.write(`netns fixture: skipped, network namespaces unavailable: ${unavailable}\n`);
-}
+const unavailable = skipReason('netns fixture', ['ip'], netnsUnavailableReason);
 const describeNetns = unavailable === undefined ? describe : describe.skip;
 
 /** A TCP echo server on the controller's bridge address; prints its port. */

@@ -9,6 +9,7 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'ssh2';
@@ -21,6 +22,7 @@ import {
 import { generateSshKey, startSshd, type SshKey, type SshdServer } from '../../scripts/fixtures/sshd';
 import { waitFor } from '../helpers/wait';
 import { tempDir } from '../helpers/processes';
+import { skipReason } from '../helpers/require-tool';
 
 jest.setTimeout(30_000);
 const run = promisify(execFile);
@@ -85,7 +87,7 @@ async function keygenFingerprint(publicKeyFile: string): Promise<string | undefi
 
 const dir = tempDir('sshd-fixture');
 // A host path that exists nowhere else: sessions must see the mount, the shared filesystem must not.
-const target = `/tmp/convoy-sshd-mnt-${randomBytes(4).toString('hex')}`;
+const target = path.join(os.tmpdir(), `convoy-sshd-mnt-${randomBytes(4).toString('hex')}`);
 let clientKey: SshKey;
 
 beforeAll(async () => {
@@ -97,7 +99,10 @@ afterAll(() => {
   if (existsSync(target)) rmdirSync(target);
 });
 
-describe('sshd fixture › on loopback', () => {
+const noSshd = skipReason('sshd fixture', ['/usr/sbin/sshd', 'ssh-keygen', 'unshare']);
+const describeSshd = noSshd === undefined ? describe : describe.skip;
+
+describeSshd('sshd fixture › on loopback', () => {
   const source = path.join(dir, 'lo-source');
   let server: SshdServer;
 
@@ -201,10 +206,7 @@ describe('sshd fixture › on loopback', () => {
   });
 });
 
-const unavailable = netnsUnavailableReason();
-if (unavailable !== undefined) {
-  process.stderr.write(`sshd fixture: netns tests skipped, network namespaces unavailable: ${unavailable}\n`);
-}
+const unavailable = noSshd ?? skipReason('sshd fixture › netns', ['ip'], netnsUnavailableReason);
 const describeNetns = unavailable === undefined ? describe : describe.skip;
 
 describeNetns('sshd fixture › inside a host network namespace', () => {

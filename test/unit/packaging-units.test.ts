@@ -6,21 +6,21 @@
  * on an unknown directive or a bad value unless `--recursive-errors=no` turns the unit's own
  * warnings into a failure; `--man=no` because a host without man pages is no fault of the unit.
  *
- * Where strace exists, the controller also starts under it, and every system call it makes must be
- * allowed by its unit's SystemCallFilter: a denied call would fail with EPERM only on a real host.
+ * The controller also starts under strace, and every system call it makes must be allowed by its
+ * unit's SystemCallFilter: a denied call would fail with EPERM only on a real host. Without
+ * systemd-analyze or strace these fail under CI and are skipped elsewhere (require-tool.ts).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { agentUnit } from '../../agent/install/systemd-unit';
+import { itWithTools } from '../helpers/require-tool';
 import { waitFor } from '../helpers/wait';
 
 const ROOT = path.resolve(__dirname, '../..');
 const UNITS = ['convoy-agent.service', 'convoy-controller.service'] as const;
 const unitPath = (name: string): string => path.join(ROOT, 'packaging/systemd', name);
-const has = (cmd: string): boolean => spawnSync(cmd, ['--version'], { stdio: 'ignore' }).status === 0;
-const itWhen = (cond: boolean) => (cond ? it : it.skip);
 
 interface Verdict {
   readonly code: number | null;
@@ -60,14 +60,14 @@ describe('packaging/systemd units', () => {
   });
 
   describe('systemd-analyze verify', () => {
-    const analyze = has('systemd-analyze');
+    const itAnalyze = itWithTools('systemd-analyze verify', ['systemd-analyze']);
 
-    itWhen(analyze).each(UNITS)('accepts %s without a warning', (name) => {
+    itAnalyze.each(UNITS)('accepts %s without a warning', (name) => {
       expect(verifyUnit(name)).toEqual({ code: 0, out: '' });
     });
 
     // Proves the check can fail: systemd only warns on these, and the options make it fail.
-    itWhen(analyze).each([
+    itAnalyze.each([
       ['a misspelt directive', 'ProtectSystem=strict', 'ProtectSytem=strict'],
       ['a bad value', 'Restart=on-failure', 'Restart=sometimes'],
       ['a missing binary', 'ExecStart=/usr/bin/node ', 'ExecStart=/nonexistent/node '],
@@ -80,7 +80,7 @@ describe('packaging/systemd units', () => {
     });
   });
 
-  itWhen(has('strace') && has('systemd-analyze'))(
+  itWithTools('the SystemCallFilter check', ['strace', 'prlimit', 'systemd-analyze'])(
     "allows every system call the controller makes starting and stopping (the unit's SystemCallFilter)",
     async () => {
       const allowed = filterAllows(readFileSync(unitPath('convoy-controller.service'), 'utf8'));
