@@ -14,7 +14,6 @@ import path from 'node:path';
 import type { RolloutView } from '../../controller/rollout/view';
 import { iptablesUnavailableReason } from '../../scripts/fixtures/netns';
 import { skipReason } from '../helpers/require-tool';
-import { skipReason } from '../helpers/require-tool';
 import { waitFor } from '../helpers/wait';
 import {
   createNamespacedFleet,
