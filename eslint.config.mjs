@@ -4,20 +4,60 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import importX from 'eslint-plugin-import-x';
 
+const boundaryPatterns = (from, forbidden) =>
+  forbidden.map((dir) => ({
+    group: [`**/${dir}/*`, `**/${dir}`],
+    message: `${from}/ must not import ${dir}/: share code through shared/ or proto/.`,
+  }));
+
 const boundary = (from, forbidden) => ({
   files: [`${from}/**/*.ts`],
+  rules: { 'no-restricted-imports': ['error', { patterns: boundaryPatterns(from, forbidden) }] },
+});
+
+// shared/ is pure (style.md §2): what needs I/O, the environment or a clock takes it from its
+// caller. test/unit/shared-purity.test.ts is the full check; this flags the common slips early.
+const SHARED_FORBIDDEN = ['agent', 'controller', 'scripts', 'test'];
+const IMPURE_MODULES = [
+  'fs',
+  'fs/promises',
+  'child_process',
+  'net',
+  'http',
+  'https',
+  'http2',
+  'os',
+  'timers',
+];
+const PURE = 'shared/ is pure: take it from the caller, or move the code to controller/ or agent/.';
+const sharedPure = {
+  files: ['shared/**/*.ts'],
+  ignores: ['**/*.test.ts'],
   rules: {
     'no-restricted-imports': [
       'error',
       {
-        patterns: forbidden.map((dir) => ({
-          group: [`**/${dir}/*`, `**/${dir}`],
-          message: `${from}/ must not import ${dir}/: share code through shared/ or proto/.`,
-        })),
+        patterns: boundaryPatterns('shared', SHARED_FORBIDDEN),
+        paths: IMPURE_MODULES.flatMap((m) => [m, `node:${m}`]).map((name) => ({ name, message: PURE })),
       },
     ],
+    'no-restricted-properties': [
+      'error',
+      ...['env', 'cwd', 'exit', 'stdout', 'stderr', 'pid'].map((property) => ({
+        object: 'process',
+        property,
+        message: PURE,
+      })),
+      { object: 'Date', property: 'now', message: PURE },
+      { object: 'performance', property: 'now', message: PURE },
+      { object: 'path', property: 'resolve', message: `${PURE} (path.resolve reads the working directory)` },
+    ],
+    'no-restricted-globals': [
+      'error',
+      ...['setTimeout', 'setInterval', 'setImmediate'].map((name) => ({ name, message: PURE })),
+    ],
   },
-});
+};
 
 export default tseslint.config(
   {
@@ -51,7 +91,8 @@ export default tseslint.config(
   },
   boundary('agent', ['controller']),
   boundary('controller', ['agent']),
-  boundary('shared', ['agent', 'controller', 'scripts', 'test']),
+  boundary('shared', SHARED_FORBIDDEN),
+  sharedPure,
   boundary('proto', ['agent', 'controller', 'scripts', 'test']),
   {
     files: ['**/*.test.ts', 'test/**/*.ts'],
