@@ -30,7 +30,8 @@ import { registerRolloutStatus } from './commands/rollout-status';
 import { registerRolloutWatch } from './commands/rollout-watch';
 import { registerStatus } from './commands/status';
 import { registerTokenCreate } from './commands/token-create';
-import { EXIT_USAGE } from './output';
+import { FlagValueError } from './flags';
+import { EXIT_USAGE, reportFailure } from './output';
 
 export function buildProgram(): Command {
   const program = new Command('convoy')
@@ -88,6 +89,11 @@ export async function main(argv: readonly string[]): Promise<void> {
     if (err instanceof CommanderError) {
       // Help and --version "fail" with exit code 0; usage errors were already printed.
       process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+      return;
+    }
+    // A flag's value refused as it was read (./flags.ts): reported like every usage error, exit 2.
+    if (err instanceof FlagValueError) {
+      reportFailure(err, argv.includes('--json'));
       return;
     }
     throw err;
