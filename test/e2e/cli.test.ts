@@ -64,6 +64,20 @@ describe('convoy CLI', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--ttl "forever": must be a duration');
   });
+
+  it('refuses a bad --interval instead of watching at a default pace', () => {
+    const r = run(CONVOY_BIN, [
+      'rollout',
+      'watch',
+      'r-1',
+      '--interval',
+      'abc',
+      '--state-dir',
+      '/nonexistent/convoy-interval',
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^convoy: INVALID_ARGUMENT: --interval "abc": must be a duration .*\n$/);
+  });
 });
 
 describe('operator API over TCP', () => {

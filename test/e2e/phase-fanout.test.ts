@@ -133,7 +133,7 @@ phases:
     [['--host', 'h1', '--select', 'role=web'], /exactly one of --host ID or --select/],
     [[], /exactly one of --host ID or --select/],
     [['--select', 'role=web', '--run', 'r1'], /--run continues one host's run/],
-    [['--select', 'role=web', '--parallel', '0'], /--parallel "0": a whole number/],
+    [['--select', 'role=web', '--parallel', '0'], /--parallel "0": must be a whole number from 1 to 4096/],
     [['--select', 'role'], /--select: /],
   ])('refuses %j as usage (exit 2) before connecting', (args, why) => {
     const r = fleet.cli('phase', 'run', ...args, '--recipe', recipeFile, '--phase', 'check');

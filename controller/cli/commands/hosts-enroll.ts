@@ -5,10 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { parseDuration } from '../../../shared/duration';
 import { ConvoyError } from '../../../shared/errors';
 import { parsePublicKey } from '../../../shared/keys';
 import { parseLabelsFlag, withClient, withConnectionOptions } from '../common';
+import { duration, flagOption } from '../flags';
 import { printJson } from '../output';
 import { controllerApi, remoteOptions, sshOptions, type SshFlags } from './ssh-install';
 
@@ -17,7 +17,7 @@ interface EnrollFlags extends SshFlags {
   hostname?: string;
   agentAddress?: string;
   releaseKey: string[];
-  wait: string;
+  wait: number;
   dryRun?: boolean;
   tokenFile?: string;
 }
@@ -61,7 +61,9 @@ export function registerHostsEnroll(hosts: Command): void {
       '--token-file <file>',
       'use this enrollment token (convoy token create: approval, labels, uses) instead of a fresh one-use token',
     )
-    .option('--wait <duration>', 'how long to wait for the agent to come online', '60s')
+    .addOption(
+      flagOption('--wait <duration>', 'how long to wait for the agent to come online', duration(), '60s'),
+    )
     .option('--dry-run', 'print every action without connecting to the host or changing anything')
     .action((flags: EnrollFlags) =>
       withClient(
@@ -80,12 +82,6 @@ export function registerHostsEnroll(hosts: Command): void {
           );
         },
         () => {
-          const waitMs = parseDuration(flags.wait);
-          if (waitMs === null)
-            throw new ConvoyError(
-              'INVALID_ARGUMENT',
-              `--wait ${JSON.stringify(flags.wait)}: must be a duration such as 60s`,
-            );
           for (const k of flags.releaseKey) {
             if (parsePublicKey(k) === null)
               throw new ConvoyError(
@@ -109,7 +105,7 @@ export function registerHostsEnroll(hosts: Command): void {
             ...(flags.hostname === undefined ? {} : { hostname: flags.hostname }),
             ...(flags.agentAddress === undefined ? {} : { agentAddress: flags.agentAddress }),
             releaseKeys: flags.releaseKey,
-            waitMs,
+            waitMs: flags.wait,
             dryRun: flags.dryRun === true,
           };
         },

@@ -6,26 +6,27 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { formatDuration, parseDuration } from '../../../shared/duration';
+import { formatDuration } from '../../../shared/duration';
 import { ConvoyError } from '../../../shared/errors';
-import { PHASES } from '../../../shared/recipe/types';
+import { PHASES, type PhaseName } from '../../../shared/recipe/types';
 import { formatLabels, type Labels } from '../../../shared/labels';
 import type { WireHostView, WirePhaseReport, WireStepReport } from '../../../proto/wire';
 import type { OperatorClient } from '../client';
 import { parseLabelsFlag, withClient, withConnectionOptions, type CommonFlags } from '../common';
+import { duration, flagOption, MAX_UINT32_DURATION, oneOf, wholeNumber } from '../flags';
 import { EXIT_FAILURE, printJson } from '../output';
 import { resolveRecipe } from './recipe-files';
 
 interface PhaseFlags extends CommonFlags {
   host?: string;
   select?: string;
-  parallel: string;
+  parallel: number;
   recipe: string;
-  phase: string;
+  phase: PhaseName;
   target?: string;
   installed?: string;
   var: string[];
-  timeout?: string;
+  timeout?: number;
   run?: string;
 }
 
@@ -36,14 +37,29 @@ export function registerPhaseRun(phase: Command): void {
     .description('run one phase of a recipe on one host, or on every matching host, and print every step')
     .option('--host <id>', 'the host (convoy hosts list)')
     .option('--select <labels>', 'every active host with these labels, k=v,... ("" for all)')
-    .option('--parallel <n>', 'with --select: how many hosts run at once', '256')
+    .addOption(
+      flagOption(
+        '--parallel <n>',
+        'with --select: how many hosts run at once',
+        wholeNumber({ max: 4096 }),
+        '256',
+      ),
+    )
     .requiredOption('--recipe <name|file>', 'a built-in recipe name or a recipe file')
-    .requiredOption('--phase <name>', `one of ${PHASES.join(', ')}`)
+    .addOption(
+      flagOption('--phase <name>', `one of ${PHASES.join(', ')}`, oneOf(PHASES)).makeOptionMandatory(),
+    )
     .option('--target <version>', 'the version {{target}} stands for')
     .option('--installed <version>', 'the version {{installed}} stands for')
     .option('--var <k=v>', 'override a recipe var (repeatable)', collect, [])
     .option('--run <id>', 'continue a run: the run id an earlier phase printed (rollback finds its backup)')
-    .option('--timeout <duration>', "how long to wait (default: the sum of the phase's step bounds)")
+    .addOption(
+      flagOption(
+        '--timeout <duration>',
+        "how long to wait (default: the sum of the phase's step bounds)",
+        duration({ max: MAX_UINT32_DURATION }),
+      ),
+    )
     .action((flags: PhaseFlags) =>
       withClient(
         flags,
@@ -87,20 +103,7 @@ function phaseRequest(flags: PhaseFlags): PhaseRequest {
   if (flags.select !== undefined && flags.run !== undefined) {
     throw new ConvoyError('INVALID_ARGUMENT', "--run continues one host's run: use it with --host");
   }
-  const parallel = Number(flags.parallel);
-  if (!Number.isInteger(parallel) || parallel < 1 || parallel > 4096) {
-    throw new ConvoyError(
-      'INVALID_ARGUMENT',
-      `--parallel ${JSON.stringify(flags.parallel)}: a whole number 1..4096`,
-    );
-  }
   const selector = flags.select === undefined ? undefined : parseLabelsFlag('--select', flags.select);
-  if (!(PHASES as readonly string[]).includes(flags.phase)) {
-    throw new ConvoyError(
-      'INVALID_ARGUMENT',
-      `--phase ${JSON.stringify(flags.phase)}: use one of ${PHASES.join(', ')}`,
-    );
-  }
   const file = resolveRecipe(flags.recipe);
   let recipeYaml: string;
   try {
@@ -115,12 +118,9 @@ function phaseRequest(flags: PhaseFlags): PhaseRequest {
       throw new ConvoyError('INVALID_ARGUMENT', `--var ${JSON.stringify(pair)}: must look like name=value`);
     vars[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
-  const timeoutMs = flags.timeout === undefined ? 0 : parseDuration(flags.timeout);
-  if (timeoutMs === null)
-    throw new ConvoyError('INVALID_ARGUMENT', `--timeout ${JSON.stringify(flags.timeout)}: not a duration`);
   return {
     ...(selector === undefined ? {} : { selector }),
-    parallel,
+    parallel: flags.parallel,
     hostId: flags.host ?? '',
     recipeYaml,
     recipeLabel: file,
@@ -128,7 +128,7 @@ function phaseRequest(flags: PhaseFlags): PhaseRequest {
     vars,
     target: flags.target ?? '',
     installed: flags.installed ?? '',
-    timeoutMs,
+    timeoutMs: flags.timeout ?? 0,
     runId: flags.run ?? '',
   };
 }

@@ -1,17 +1,23 @@
 /** `convoy ping`: a signed no-op to every matching agent, one line per round trip. */
 import type { Command } from 'commander';
-import { parseDuration } from '../../../shared/duration';
-import { ConvoyError } from '../../../shared/errors';
 import type { Labels } from '../../../shared/labels';
 import type { WirePingResult } from '../../../proto/wire';
 import { parseLabelsFlag, withClient, withConnectionOptions, type CommonFlags } from '../common';
+import { duration, flagOption, MAX_UINT32_DURATION } from '../flags';
 import { EXIT_FAILURE, printJson } from '../output';
 
 export function registerPing(program: Command): void {
   withConnectionOptions(program.command('ping'))
     .description('send a signed no-op to every matching agent and print each round trip')
     .option('--select <labels>', 'only hosts with these labels, k=v,...')
-    .option('--timeout <duration>', 'how long to wait for each agent', '5s')
+    .addOption(
+      flagOption(
+        '--timeout <duration>',
+        'how long to wait for each agent',
+        duration({ max: MAX_UINT32_DURATION }),
+        '5s',
+      ),
+    )
     .action((flags: PingFlags) =>
       withClient(
         flags,
@@ -31,17 +37,10 @@ export function registerPing(program: Command): void {
     );
 }
 
-type PingFlags = CommonFlags & { select?: string; timeout: string };
+type PingFlags = CommonFlags & { select?: string; timeout: number };
 
 function pingRequest(flags: PingFlags): { selector: Labels; timeoutMs: number } {
-  const timeoutMs = parseDuration(flags.timeout);
-  if (timeoutMs === null) {
-    throw new ConvoyError(
-      'INVALID_ARGUMENT',
-      `--timeout ${JSON.stringify(flags.timeout)}: must be a duration such as 5s`,
-    );
-  }
-  return { selector: parseLabelsFlag('--select', flags.select), timeoutMs };
+  return { selector: parseLabelsFlag('--select', flags.select), timeoutMs: flags.timeout };
 }
 
 function pingLine(r: WirePingResult): string {

@@ -14,6 +14,9 @@ import { printRollout, remainingText, stateText } from './rollout-print';
 
 export const EXIT_NEEDS_OPERATOR = 3;
 
+/** How often `rollout start --wait` asks; `rollout watch --interval` sets it for `watch`. */
+export const DEFAULT_FOLLOW_INTERVAL_MS = 1000;
+
 /**
  * 0 succeeded, 3 someone must act, 1 otherwise. A rollout that ended (aborted, failed) with a host
  * whose rollback failed still needs an operator on that host: a script must not take 1 for "done".
@@ -28,9 +31,8 @@ export function watchExitCode(r: Pick<RolloutView, 'state' | 'hosts'>): number {
 export async function followRollout(
   client: OperatorClient,
   id: string,
-  opts: { json: boolean; interval?: string },
+  opts: { json: boolean; intervalMs: number },
 ): Promise<void> {
-  const interval = Math.max(100, Number(opts.interval ?? 1000) || 1000);
   const tty = process.stdout.isTTY === true && !opts.json;
   let last = '';
   for (;;) {
@@ -57,6 +59,6 @@ export async function followRollout(
       process.exitCode = watchExitCode(r);
       return;
     }
-    await new Promise((resolve) => setTimeout(resolve, interval));
+    await new Promise((resolve) => setTimeout(resolve, opts.intervalMs));
   }
 }

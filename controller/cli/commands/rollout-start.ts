@@ -3,8 +3,9 @@ import type { Command } from 'commander';
 import { ConvoyError } from '../../../shared/errors';
 import type { RolloutView } from '../../rollout/view';
 import { parseDoc, withClient, withConnectionOptions } from '../common';
+import { flagOption, isoTime } from '../flags';
 import { printJson } from '../output';
-import { followRollout } from './rollout-follow';
+import { DEFAULT_FOLLOW_INTERVAL_MS, followRollout } from './rollout-follow';
 import { LONG_CALL_MS, rolloutRequest, type RolloutRequestFlags } from './rollout-request';
 
 type StartFlags = RolloutRequestFlags & { wait?: boolean };
@@ -16,7 +17,7 @@ export function registerRolloutStart(rollout: Command): void {
     .option('--to <version>', 'a version or latest (default: the deployment target)')
     .option('--approve', 'approve a jump the policy holds (a major upgrade)')
     .option('--stage-now', 'pre-download now instead of at the staging schedule')
-    .option('--stage-at <time>', 'pre-download at this ISO time')
+    .addOption(flagOption('--stage-at <time>', 'pre-download at this ISO time', isoTime))
     .option('--window <name>', "another window of the fleet file than the deployment's")
     .option('--wait', 'then watch it until it finishes or needs an operator')
     .action((deployment: string, flags: StartFlags) =>
@@ -31,7 +32,11 @@ export function registerRolloutStart(rollout: Command): void {
               `rollout ${doc.id}: ${doc.deployment} to ${doc.target}, staging at ${new Date(doc.stageAt).toISOString()}, window ${doc.window.name}\n`,
             );
           }
-          if (flags.wait === true) await followRollout(client, doc.id, { json: flags.json === true });
+          if (flags.wait === true)
+            await followRollout(client, doc.id, {
+              json: flags.json === true,
+              intervalMs: DEFAULT_FOLLOW_INTERVAL_MS,
+            });
         },
         () => {
           if (flags.stageNow === true && flags.stageAt !== undefined)

@@ -1,15 +1,14 @@
 /** `convoy token create`: a one-time enrollment token, printed once (only its hash is stored). */
 import type { Command } from 'commander';
-import { parseDuration } from '../../../shared/duration';
-import { ConvoyError } from '../../../shared/errors';
 import type { Labels } from '../../../shared/labels';
 import type { WireCreatedToken } from '../../../proto/wire';
 import { parseLabelsFlag, withClient, withConnectionOptions, type CommonFlags } from '../common';
+import { duration, flagOption, UINT32_MAX, wholeNumber } from '../flags';
 import { printJson } from '../output';
 
 interface TokenFlags extends CommonFlags {
-  ttl: string;
-  uses: string;
+  ttl: number;
+  uses: number;
   labels?: string;
   requireApproval?: boolean;
 }
@@ -17,8 +16,16 @@ interface TokenFlags extends CommonFlags {
 export function registerTokenCreate(token: Command): void {
   withConnectionOptions(token.command('create'))
     .description('create a one-time enrollment token (shown once; only its hash is stored)')
-    .option('--ttl <duration>', 'lifetime, e.g. 15m, 1h, 2d', '1h')
-    .option('--uses <n>', 'how many agents may enroll with it', '1')
+    .addOption(flagOption('--ttl <duration>', 'lifetime, e.g. 15m, 1h, 2d', duration(), '1h'))
+    .addOption(
+      flagOption(
+        '--uses <n>',
+        'how many agents may enroll with it',
+        // The controller sets its own bound; this one keeps the number intact on the wire.
+        wholeNumber({ max: UINT32_MAX }),
+        '1',
+      ),
+    )
     .option('--labels <labels>', 'labels for every host enrolled with it, k=v,...')
     .option('--require-approval', 'keep new hosts pending until `convoy hosts approve ID`')
     .action((flags: TokenFlags) =>
@@ -42,21 +49,9 @@ function tokenRequest(flags: TokenFlags): {
   labels: Labels;
   requireApproval: boolean;
 } {
-  const ttlMs = parseDuration(flags.ttl);
-  if (ttlMs === null)
-    throw new ConvoyError(
-      'INVALID_ARGUMENT',
-      `--ttl ${JSON.stringify(flags.ttl)}: must be a duration such as 15m or 1h`,
-    );
-  const uses = Number(flags.uses);
-  if (!Number.isInteger(uses) || uses < 1)
-    throw new ConvoyError(
-      'INVALID_ARGUMENT',
-      `--uses ${JSON.stringify(flags.uses)}: must be a positive integer`,
-    );
   return {
-    ttlMs,
-    uses,
+    ttlMs: flags.ttl,
+    uses: flags.uses,
     labels: parseLabelsFlag('--labels', flags.labels),
     requireApproval: flags.requireApproval === true,
   };
