@@ -1,6 +1,7 @@
 /** `convoy-agent enroll`: pin the controller's key, create the agent key, write agent.yaml. Once per host. */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { ConvoyError } from '../../shared/errors';
 import { reportFailure } from './output';
 
 interface EnrollFlags {
@@ -38,7 +39,9 @@ export function registerEnroll(program: Command): void {
       try {
         const token =
           flags.token ??
-          (flags.tokenFile ? readFileSync(flags.tokenFile, 'utf8') : process.env['CONVOY_ENROLL_TOKEN']) ??
+          (flags.tokenFile !== undefined
+            ? readTokenFile(flags.tokenFile)
+            : process.env['CONVOY_ENROLL_TOKEN']) ??
           '';
         // Loaded only here: enrollment needs proto-loader, which the daemon never loads.
         const { enrollAgent } = await import('../enroll');
@@ -50,4 +53,20 @@ export function registerEnroll(program: Command): void {
         reportFailure(err);
       }
     });
+}
+
+/**
+ * A token file that is named must be read: an unreadable one (or an empty name) is refused, never
+ * a reason to fall back on CONVOY_ENROLL_TOKEN.
+ */
+function readTokenFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConvoyError(
+      'INVALID_ARGUMENT',
+      `--token-file ${JSON.stringify(file)}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      { file },
+    );
+  }
 }

@@ -6,7 +6,8 @@ import { Command, CommanderError } from 'commander';
 import { CONVOY_VERSION } from '../../shared/version';
 import { registerEnroll } from './enroll';
 import { registerInstallCommands } from './install';
-import { EXIT_USAGE } from './output';
+import { FlagValueError } from './flags';
+import { EXIT_USAGE, reportFailure } from './output';
 import { registerPhaseRun } from './phase-run';
 import { registerRun } from './run';
 import { registerSupervise } from './supervise';
@@ -34,6 +35,8 @@ export async function main(argv: readonly string[]): Promise<void> {
       process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
       return;
     }
+    // A flag's value refused as it was read (./flags.ts): reported like every usage error, exit 2.
+    if (err instanceof FlagValueError) return reportFailure(err);
     throw err;
   }
 }

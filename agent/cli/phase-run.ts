@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { PHASES } from '../../shared/recipe/types';
 import type { PhaseRunFlags } from './local-phase';
+import { oneOfOption } from './flags';
 import { reportFailure } from './output';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -15,7 +16,7 @@ export function registerPhaseRun(phase: Command): void {
     .command('run')
     .description('run one phase of a recipe on this machine and print each step and its result')
     .requiredOption('--recipe <file>', 'the recipe YAML file')
-    .requiredOption('--phase <name>', `one of ${PHASES.join(', ')}`)
+    .addOption(oneOfOption('--phase <name>', `one of ${PHASES.join(', ')}`, PHASES).makeOptionMandatory())
     .option('--dry-run', 'print the steps with variables substituted; run nothing')
     .option(
       '--var <k=v>',

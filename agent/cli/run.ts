@@ -2,17 +2,18 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ConvoyError } from '../../shared/errors';
-import { createLogger } from '../../shared/logger';
+import { createLogger, type LogLevel } from '../../shared/logger';
 import { Agent } from '../agent';
 import { CONFIG_FILE, loadAgentConfig } from '../config';
 import { readAgentKey } from '../identity';
 import { RESTART_EXIT_CODE } from '../install/systemd-unit';
+import { LOG_LEVELS, oneOfOption } from './flags';
 import { reportFailure } from './output';
 
 interface RunFlags {
   stateDir?: string;
   config?: string;
-  logLevel?: string;
+  logLevel?: LogLevel;
 }
 
 export function registerRun(program: Command): void {
@@ -21,7 +22,7 @@ export function registerRun(program: Command): void {
     .description('connect to the controller and serve its signed commands until stopped')
     .option('--state-dir <dir>', `directory holding ${CONFIG_FILE}`)
     .option('--config <file>', 'the agent configuration file')
-    .option('--log-level <level>', 'override the configured log level')
+    .addOption(oneOfOption('--log-level <level>', 'override the configured log level', LOG_LEVELS))
     .action(async (flags: RunFlags) => {
       try {
         await runAgent(flags);
@@ -38,13 +39,7 @@ async function runAgent(flags: RunFlags): Promise<void> {
   const file = flags.config ?? path.join(flags.stateDir ?? '.', CONFIG_FILE);
   const config = loadAgentConfig(path.resolve(file));
   const key = readAgentKey(config.stateDir);
-  const level =
-    flags.logLevel === 'debug' ||
-    flags.logLevel === 'warn' ||
-    flags.logLevel === 'error' ||
-    flags.logLevel === 'info'
-      ? flags.logLevel
-      : config.logLevel;
+  const level = flags.logLevel ?? config.logLevel;
   const log = createLogger(
     { sink: (line) => process.stderr.write(line), level, now: Date.now },
     { component: 'agent', hostId: config.hostId },

@@ -152,6 +152,14 @@ describe('convoy-agent CLI', () => {
     expect(readdirSync(dir)).toEqual(['agent.yaml']);
   });
 
+  it('refuses a bad --log-level instead of running at the configured one', () => {
+    const r = run(AGENT_BIN, ['run', '--config', '/nonexistent/agent.yaml', '--log-level', 'loud']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      'convoy-agent: INVALID_ARGUMENT: --log-level "loud": use one of debug, info, warn, error\n',
+    );
+  });
+
   it('refuses a config file that does not exist', () => {
     const r = run(AGENT_BIN, ['run', '--config', '/nonexistent/agent.yaml']);
     expect(r.code).toBe(1);

@@ -6,6 +6,7 @@
  * `convoy-agent run` get no state directory (a usage error that names another flag), so nothing
  * ever starts.
  */
+import { main as agentMain } from '../../agent/cli/main';
 import { main as convoyMain } from '../../controller/cli/main';
 
 const NO_CONTROLLER = ['--state-dir', '/nonexistent/convoy-flag-values'];
@@ -136,5 +137,43 @@ describe('convoy › a bad flag value', () => {
     const r = await runInProcess(convoyMain, ['rollout', 'watch', 'r-1', ...NO_CONTROLLER, flag, value]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^convoy: CONTROLLER_UNREACHABLE: /);
+  });
+});
+
+describe('convoy-agent › a bad flag value', () => {
+  it.each<[string[], string, string, string]>([
+    [['run'], '--log-level', 'loud', 'use one of debug, info, warn, error'],
+    [['phase', 'run', '--recipe', 'r.yaml'], '--phase', 'deploy', 'use one of check, download'],
+  ])('%j %s %j is refused with exit 2, naming the flag and the value', async (command, flag, value, must) => {
+    const r = await runInProcess(agentMain, [...command, flag, value]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      new RegExp(`^convoy-agent: INVALID_ARGUMENT: ${flag} ${JSON.stringify(value)}: .+\n$`),
+    );
+    expect(r.stderr).toContain(must);
+  });
+
+  it('enroll refuses a token file it cannot read instead of using CONVOY_ENROLL_TOKEN', async () => {
+    process.env['CONVOY_ENROLL_TOKEN'] = 'tok_0000000000000000.from-the-environment';
+    try {
+      const r = await runInProcess(agentMain, [
+        'enroll',
+        '--controller',
+        '127.0.0.1:1',
+        '--controller-key',
+        'nope',
+        '--state-dir',
+        '/nonexistent/convoy-flag-values',
+        '--token-file',
+        '',
+      ]);
+      expect(r).toEqual({
+        code: 2,
+        stdout: '',
+        stderr: 'convoy-agent: INVALID_ARGUMENT: --token-file "": cannot read (ENOENT)\n',
+      });
+    } finally {
+      delete process.env['CONVOY_ENROLL_TOKEN'];
+    }
   });
 });
