@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SEQ_JOURNAL_FILE, SeqJournal } from './seq-journal';
@@ -6,8 +6,15 @@ import { SEQ_JOURNAL_FILE, SeqJournal } from './seq-journal';
 const D1 = 'a'.repeat(64);
 const D2 = 'b'.repeat(64);
 
+const made: string[] = [];
+afterEach(() => {
+  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
 function dir(): string {
-  return mkdtempSync(path.join(os.tmpdir(), 'convoy-journal-'));
+  const d = mkdtempSync(path.join(os.tmpdir(), 'convoy-journal-'));
+  made.push(d);
+  return d;
 }
 
 describe('sequence journal', () => {

@@ -1,13 +1,24 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PhaseJournal } from './journal';
 
 const ok = (backupId: string) => ({ ok: true, durationMs: 1, outputTail: 'long output', backupId });
 
+const made: string[] = [];
+afterEach(() => {
+  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(path.join(os.tmpdir(), 'convoy-pj-'));
+  made.push(d);
+  return d;
+}
+
 describe('phase journal', () => {
   it('survives reopening and says which step was entered and not left', () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'convoy-pj-'));
+    const dir = tempDir();
     const j = PhaseJournal.open(dir);
     j.begin('r1', 'demo', 'upgrade', false);
     j.leave('a', ok('b1'));
@@ -19,7 +30,7 @@ describe('phase journal', () => {
   });
 
   it('keeps an earlier run’s completed steps when another run came between, without their output', () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'convoy-pj-'));
+    const dir = tempDir();
     const j = PhaseJournal.open(dir);
     j.begin('upgrade-run', 'demo', 'upgrade', false);
     j.leave('backup', ok('bk-1'));
@@ -34,7 +45,7 @@ describe('phase journal', () => {
   });
 
   it('forgets the oldest runs beyond twenty', () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'convoy-pj-'));
+    const dir = tempDir();
     const j = PhaseJournal.open(dir);
     for (let i = 0; i < 25; i++) {
       j.begin(`run-${i}`, 'demo', 'check', false);
