@@ -44,17 +44,40 @@ export function resolveTarget(
   );
 }
 
+/**
+ * The bearer token: `--operator-token-file` when given (it must hold one), else
+ * CONVOY_OPERATOR_TOKEN, else the state directory's operator.token when there is one.
+ */
 function operatorToken(
   flags: ConnectionFlags,
   env: NodeJS.ProcessEnv,
   stateDir: string | undefined,
 ): string | undefined {
+  if (flags.operatorTokenFile !== undefined) return readOperatorToken(flags.operatorTokenFile);
   if (env['CONVOY_OPERATOR_TOKEN']) return env['CONVOY_OPERATOR_TOKEN'];
-  const file =
-    flags.operatorTokenFile ??
-    (stateDir === undefined ? undefined : path.join(stateDir, OPERATOR_TOKEN_FILE));
+  const file = stateDir === undefined ? undefined : path.join(stateDir, OPERATOR_TOKEN_FILE);
   if (file === undefined || !existsSync(file)) return undefined;
   return readFileSync(file, 'utf8').trim();
+}
+
+/** A token file that is named must hold a token: never a silent call without one. */
+function readOperatorToken(file: string): string {
+  let token: string;
+  try {
+    token = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new ConvoyError(
+      'INVALID_ARGUMENT',
+      `--operator-token-file ${JSON.stringify(file)}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      { file },
+    );
+  }
+  // The message never quotes the file's content: it may be the secret.
+  if (token === '')
+    throw new ConvoyError('INVALID_ARGUMENT', `--operator-token-file ${JSON.stringify(file)}: is empty`, {
+      file,
+    });
+  return token;
 }
 
 export function connectOperator(flags: ConnectionFlags): OperatorClient {

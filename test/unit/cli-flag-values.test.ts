@@ -122,6 +122,22 @@ describe('convoy › a bad flag value', () => {
     expect(r.stderr).toContain(must);
   });
 
+  it('--operator-token-file that cannot be read is refused, never a call without the token', async () => {
+    const r = await runInProcess(convoyMain, [
+      'status',
+      '--controller',
+      '127.0.0.1:1',
+      '--operator-token-file',
+      '/nonexistent/operator.token',
+    ]);
+    expect(r).toEqual({
+      code: 2,
+      stdout: '',
+      stderr:
+        'convoy: INVALID_ARGUMENT: --operator-token-file "/nonexistent/operator.token": cannot read (ENOENT)\n',
+    });
+  });
+
   it('is reported as JSON on stdout too when the command was asked for JSON', async () => {
     const r = await runInProcess(convoyMain, ['events', ...NO_CONTROLLER, '--json', '--limit', 'NaN']);
     expect(r.code).toBe(2);
