@@ -1,19 +1,11 @@
 /** `convoy events`: the audit log (hash-chained), newest `--limit`, of a rollout or a host. */
 import type { Command } from 'commander';
+import type { EventView } from '../../store/events';
 import { parseDoc, withClient, withConnectionOptions, type CommonFlags } from '../common';
 import { flagOption, wholeNumber } from '../flags';
 import { printJson } from '../output';
 
 type EventsFlags = CommonFlags & { rollout?: string; host?: string; limit: number };
-
-interface EventDoc {
-  id: number;
-  at: number;
-  actor: string;
-  kind: string;
-  hostId: string | null;
-  data: Record<string, unknown>;
-}
 
 export function registerEvents(program: Command): void {
   withConnectionOptions(program.command('events'))
@@ -31,7 +23,7 @@ export function registerEvents(program: Command): void {
     )
     .action((flags: EventsFlags) =>
       withClient(flags, async (client) => {
-        const events = parseDoc<EventDoc[]>(
+        const events = parseDoc<EventView[]>(
           await client.call('ListEvents', {
             rolloutId: flags.rollout ?? '',
             hostId: flags.host ?? '',
@@ -40,7 +32,7 @@ export function registerEvents(program: Command): void {
         );
         if (flags.json === true) return printJson(events);
         for (const e of events) {
-          const { rolloutId: _r, ...data } = e.data;
+          const { rolloutId: _r, ...data } = e.data as Record<string, unknown>;
           const detail = Object.keys(data).length > 0 ? ` ${JSON.stringify(data)}` : '';
           process.stdout.write(
             `${new Date(e.at).toISOString()} ${e.actor} ${e.kind}${e.hostId ? ` host=${e.hostId}` : ''}${detail}\n`,
