@@ -31,11 +31,22 @@ export interface PhaseRunRow {
   started_at: number;
 }
 
+/** One host of `convoy status --json`. */
 export interface HostStatusDoc {
   id: string;
   online: boolean;
   /** Null until the host belongs to a deployment. */
-  app: { maintenance: boolean; installed: string } | null;
+  app: {
+    deployment: string;
+    application: string;
+    installed: string;
+    staged: string;
+    maintenance: boolean;
+    lastBackupId: string;
+    lastHealth: string;
+    /** The rollout the host is in, or null. */
+    rollout: string | null;
+  } | null;
 }
 
 /** The rollout stopped: finished, or waiting for an operator. */
@@ -197,8 +208,13 @@ export function rolloutHost<H extends { readonly hostId: string }>(
   return found;
 }
 
+/** Every host as `convoy status` shows it. */
+export async function hostStatuses(fleet: BlueMindFleet): Promise<HostStatusDoc[]> {
+  return (await fleet.cliJson<{ hosts: HostStatusDoc[] }>('status')).hosts;
+}
+
 export async function hostStatus(fleet: BlueMindFleet, hostId: string): Promise<HostStatusDoc | undefined> {
-  return (await fleet.cliJson<{ hosts: HostStatusDoc[] }>('status')).hosts.find((h) => h.id === hostId);
+  return (await hostStatuses(fleet)).find((h) => h.id === hostId);
 }
 
 export function rolloutEvents(fleet: BlueMindFleet, id: string, hostId?: string): Promise<EventDoc[]> {
@@ -251,4 +267,9 @@ export function dpkgUpgrades(host: FleetHost, version: string): number {
   return readFileSync(log, 'utf8')
     .split('\n')
     .filter((l) => / upgrade bm-core:\S* \S+ (\S+)$/.test(l) && l.endsWith(` ${version}`)).length;
+}
+
+/** The bm-core version the host's dpkg database says is installed. */
+export function installedBmCore(host: FleetHost): Promise<string | undefined> {
+  return host.apt.installedVersion('bm-core');
 }

@@ -8,8 +8,9 @@ import type { SpawnOptions } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { BlueMindFleet, type FleetHost, type Spawner } from '../../../scripts/fixtures/bluemind-fleet';
-import { bmCorePublishOptions } from '../../../scripts/fixtures/bluemind-packages';
 import { createNetns, uniqueNetnsPrefix, type Netns, type NetnsHost } from '../../../scripts/fixtures/netns';
+
+export { publishBmCore } from '../../helpers/bluemind-releases';
 
 /** The demo's clock: staging at 02:00 and the 03:00 window come within seconds. */
 const WARPED_CLOCK = ['--clock-start', '2026-12-01T01:59:00+01:00', '--clock-warp'];
@@ -54,21 +55,6 @@ export async function createNamespacedFleet(opts: { bytesPerSecond: number }): P
     await netns.destroy();
     throw err;
   }
-}
-
-/** Publishes bm-core `version` in a host's repository: slow to apply or heavy to download. */
-export function publishBmCore(
-  fleet: BlueMindFleet,
-  host: FleetHost,
-  version: string,
-  opts: { applyMs?: number; payloadBytes?: number } = {},
-): Promise<void> {
-  const flag = path.join(fleet.root, host.name, 'maintenance.flag');
-  return host.apt.publish(
-    'bm-core',
-    version,
-    bmCorePublishOptions(flag, opts.applyMs ?? 300, opts.payloadBytes ?? 0),
-  );
 }
 
 export function hostById(fleet: BlueMindFleet, hostId: string): FleetHost {
