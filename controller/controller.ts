@@ -155,7 +155,7 @@ export class Controller {
         log,
       );
     } catch (err) {
-      opened.engine?.stop();
+      await opened.engine?.stop();
       for (const s of opened.servers) s.forceShutdown();
       await opened.store?.close();
       await lock.release();
@@ -164,7 +164,7 @@ export class Controller {
   }
 
   async stop(): Promise<void> {
-    this.engine.stop();
+    await this.engine.stop();
     clearInterval(this.flushTimer);
     await this.gateway.close();
     for (const s of this.servers) s.forceShutdown();

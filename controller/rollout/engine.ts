@@ -41,6 +41,7 @@ export class RolloutEngine {
   private readonly log: Logger;
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
+  private tickDone: Promise<void> = Promise.resolve();
   private again = false;
   private stopped = false;
 
@@ -62,10 +63,16 @@ export class RolloutEngine {
     this.poke();
   }
 
-  /** Stops starting work; phases in flight are left to the agents (their journals keep them). */
-  stop(): void {
+  /**
+   * Stops starting work and waits for a tick under way. Phases in flight are left to the agents
+   * (their journals keep them): their answers are no longer written, and the next controller
+   * reconciles them from the store.
+   */
+  async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    this.flights.stop();
+    await this.tickDone;
   }
 
   /** Runs a tick soon (after an operator action or an answer). */
@@ -78,7 +85,7 @@ export class RolloutEngine {
     }
     this.ticking = true;
     this.again = false;
-    this.tick()
+    this.tickDone = this.tick()
       .catch((err: unknown) => this.log.error('rollout tick failed', { err }))
       .finally(() => {
         this.ticking = false;

@@ -43,6 +43,7 @@ interface Flight {
 export class PhaseFlights {
   private readonly inflight = new Map<string, Promise<void>>();
   private readonly log: Logger;
+  private stopped = false;
 
   constructor(private readonly deps: FlightDeps) {
     this.log = deps.log.child({ component: 'rollout' });
@@ -55,6 +56,11 @@ export class PhaseFlights {
   /** Whether a promise of this process waits for the host's phase (or, for 'finalize', the finalize). */
   has(r: RolloutRecord, hostIdOrFinalize: string): boolean {
     return this.inflight.has(`${r.id}/${hostIdOrFinalize}`);
+  }
+
+  /** From now on answers are not written: the store keeps the phases in flight for reconcile. */
+  stop(): void {
+    this.stopped = true;
   }
 
   async settled(): Promise<void> {
@@ -82,6 +88,8 @@ export class PhaseFlights {
   }
 
   private launch(key: string, work: () => Promise<void>): void {
+    // One flight per host (and per finalize): the engine launches only what none waits for.
+    if (this.inflight.has(key)) throw new Error(`a phase for ${key} is already in flight in this process`);
     const run = work()
       .catch((err: unknown) => this.log.error('phase failed in the controller', { key, err }))
       .finally(() => {
@@ -140,6 +148,7 @@ export class PhaseFlights {
 
   /** What an answer (or its absence) does: the host's result table, or finalize's. */
   private async take(f: Flight, outcome: PhaseOutcome): Promise<void> {
+    if (this.stopped) return;
     const { r, host: h } = f;
     if (f.finalize) {
       if (outcome.kind === 'unknown')
@@ -175,7 +184,7 @@ export class PhaseFlights {
 
   /** Settles a flight nobody waits for with the agent's journal (reconcile.ts decides). */
   private async reconcile(f: Flight): Promise<void> {
-    if (!f.current) return;
+    if (!f.current || this.stopped) return;
     const { r, host: h } = f;
     // Each wait ends the promise and pokes the next tick, which reconciles again: without a
     // pause an offline host kept the controller spinning on the store.

@@ -226,7 +226,8 @@ export class EngineHarness {
    */
   async crash(): Promise<void> {
     const { engine, store, server, gateway } = this.side;
-    engine.stop();
+    // Not awaited: a tick under way meets the closed store, as it would meet a dead process.
+    void engine.stop();
     await store.close();
     server.forceShutdown();
     await gateway.close().catch(() => undefined);
@@ -243,7 +244,7 @@ export class EngineHarness {
     for (const a of this.agents) a.stop();
     const side = this.side as ControllerSide | undefined;
     if (side !== undefined) {
-      side.engine.stop();
+      await side.engine.stop();
       side.server.forceShutdown();
       await side.gateway.close().catch(() => undefined);
       await side.engine.settled();
