@@ -4,6 +4,13 @@
  * answers is stored as it arrives. Used by `convoy phase run`, the rollout engine and the planner.
  */
 import type { PhaseName, Recipe } from '../../shared/recipe/types';
+import {
+  parsePhaseReport,
+  parseStepProgress,
+  type PhaseCommand,
+  type StepReport,
+} from '../../shared/phase-contract';
+import { formatProblem } from '../../shared/schema';
 import type { WirePhaseReport, WireStepReport } from '../../proto/wire';
 import type { OperatorDeps } from '../deps';
 import { recordPhaseRunEnd, recordStepResult } from '../store/phase-runs';
@@ -47,17 +54,26 @@ export async function sendPhase(
   const { recipe, digest } = prepared;
   const timeoutMs =
     call.timeoutMs > 0 ? Math.min(call.timeoutMs, MAX_PHASE_TIMEOUT_MS) : phaseBoundMs(recipe, call.phase);
-  const body = {
+  const body: PhaseCommand = {
     runId: call.runId,
     phase: call.phase,
     recipe: prepared.data,
     digest,
     vars: { ...call.vars },
     roles: [...call.roles],
-    ...(call.readRuns === undefined || call.readRuns.length === 0 ? {} : { readRuns: [...call.readRuns] }),
+    readRuns: [...(call.readRuns ?? [])],
   };
   const onProgress = (_hostId: string, progress: Readonly<Record<string, unknown>>): void => {
-    recordStepResult(deps.store.db, call.phaseRunId, stepFromAgent(progress['step'])).catch((err: unknown) =>
+    const parsed = parseStepProgress(progress);
+    if (!parsed.ok) {
+      deps.log.warn('dropped a malformed step progress from the agent', {
+        hostId: host.id,
+        phaseRunId: call.phaseRunId,
+        problems: parsed.problems.map(formatProblem),
+      });
+      return;
+    }
+    recordStepResult(deps.store.db, call.phaseRunId, toWireStep(parsed.value.step)).catch((err: unknown) =>
       deps.log.error('could not record a streamed step result', {
         hostId: host.id,
         phaseRunId: call.phaseRunId,
@@ -80,14 +96,20 @@ export async function sendPhase(
       return { kind: 'refused', code: outcome.code, message: outcome.message };
     return { kind: 'lost', code: outcome?.code ?? 'HOST_OFFLINE', message: outcome?.message ?? 'no answer' };
   }
-  const result = outcome.result.body;
-  const steps = Array.isArray(result['steps']) ? result['steps'].map(stepFromAgent) : [];
-  const ok = result['ok'] === true;
-  const resumed =
-    result['resumed'] === null || result['resumed'] === undefined ? '' : JSON.stringify(result['resumed']);
+  const parsed = parsePhaseReport(outcome.result.body);
+  if (!parsed.ok) {
+    // The agent answered, signed, with something this controller cannot read: the phase ran
+    // there, but nobody can say how. It counts as failed (a rollout rolls the host back).
+    await recordPhaseRunEnd(deps.store.db, { ...end, state: 'failed', resumedJson: null, steps: [] });
+    const message = `the agent's phase report is malformed: ${parsed.problems.map(formatProblem).join('; ')}`;
+    return { kind: 'refused', code: 'PROTOCOL_VIOLATION', message };
+  }
+  const report = parsed.value;
+  const steps = report.steps.map(toWireStep);
+  const resumed = report.resumed === null ? '' : JSON.stringify(report.resumed);
   await recordPhaseRunEnd(deps.store.db, {
     ...end,
-    state: ok ? 'succeeded' : 'failed',
+    state: report.ok ? 'succeeded' : 'failed',
     resumedJson: resumed || null,
     steps,
   });
@@ -99,15 +121,13 @@ export async function sendPhase(
       recipe: recipe.name,
       digest,
       phase: call.phase,
-      ok,
+      ok: report.ok,
       resumed,
       steps,
       seq: answer?.seq ?? 0,
       phaseRunId: call.phaseRunId,
-      installed: typeof result['installed'] === 'string' ? result['installed'].slice(0, 100) : '',
-      available: Array.isArray(result['available'])
-        ? result['available'].filter((v): v is string => typeof v === 'string').slice(0, 500)
-        : [],
+      installed: report.installed ?? '',
+      available: report.available ?? [],
     },
   };
 }
@@ -119,29 +139,20 @@ function phaseBoundMs(recipe: Recipe, phase: PhaseName): number {
   return Math.min(MAX_PHASE_TIMEOUT_MS, total + 30_000);
 }
 
-/** Agent answers are data: every field is checked and bounded before it is stored. */
-function stepFromAgent(value: unknown): WireStepReport {
-  const v = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
-  const str = (x: unknown, max = 200): string => (typeof x === 'string' ? x.slice(0, max) : '');
-  const num = (x: unknown): number => (typeof x === 'number' && Number.isFinite(x) ? x : 0);
-  const error = (typeof v['error'] === 'object' && v['error'] !== null ? v['error'] : {}) as Record<
-    string,
-    unknown
-  >;
+/** A step report (checked and bounded by the shared contract) as the store and the CLI take it. */
+function toWireStep(step: StepReport): WireStepReport {
   return {
-    stepId: str(v['stepId']),
-    type: str(v['type']),
-    status: str(v['status']),
-    attempts: num(v['attempts']),
-    ok: v['ok'] === true,
-    exitCode: typeof v['exitCode'] === 'number' ? v['exitCode'] : -1,
-    durationMs: num(v['durationMs']),
-    outputTail: str(v['outputTail'], 16_384),
-    backupId: str(v['backupId']),
-    versions: Array.isArray(v['versions'])
-      ? v['versions'].filter((x): x is string => typeof x === 'string').slice(0, 100)
-      : [],
-    errorCode: str(error['code']),
-    errorMessage: str(error['message'], 2000),
+    stepId: step.stepId,
+    type: step.type,
+    status: step.status,
+    attempts: step.attempts,
+    ok: step.ok === true,
+    exitCode: step.exitCode ?? -1,
+    durationMs: step.durationMs,
+    outputTail: step.outputTail,
+    backupId: step.backupId ?? '',
+    versions: step.versions,
+    errorCode: step.error?.code ?? '',
+    errorMessage: step.error?.message ?? '',
   };
 }

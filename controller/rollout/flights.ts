@@ -6,7 +6,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../shared/logger';
+import { parsePhaseJournalSummary } from '../../shared/phase-contract';
 import type { PhaseName } from '../../shared/recipe/types';
+import { formatProblem } from '../../shared/schema';
 import type { WirePhaseReport, WireStepReport } from '../../proto/wire';
 import type { OperatorDeps } from '../deps';
 import type { PreparedRecipe } from '../phase/recipe';
@@ -233,7 +235,14 @@ export class PhaseFlights {
     const [answer] = await this.deps.gateway.dispatch([host], 'status', {}, 10_000);
     const outcome = answer?.outcome;
     if (outcome?.outcome !== 'ok') return undefined;
-    return parseJournal(outcome.result.body['phaseJournal']);
+    const parsed = parsePhaseJournalSummary(outcome.result.body['phaseJournal']);
+    if (parsed.ok) return parsed.value;
+    // Unreadable is no answer: reconcile asks again rather than guess (and never resends blindly).
+    this.log.warn('the agent reported a malformed phase journal', {
+      hostId,
+      problems: parsed.problems.map(formatProblem),
+    });
+    return undefined;
   }
 
   /**
@@ -284,18 +293,6 @@ function failureOf(report: WirePhaseReport): string {
     return `${failed.stepId}: ${failed.errorCode || 'failed'} ${failed.errorMessage}`.trim();
   if (report.resumed !== '') return `resume decided: ${report.resumed}`;
   return 'the phase failed';
-}
-
-function parseJournal(j: unknown): JournalView | null {
-  if (typeof j !== 'object' || j === null) return null;
-  const v = j as Record<string, unknown>;
-  const completed = Array.isArray(v['completed']) ? v['completed'] : [];
-  return {
-    runId: typeof v['runId'] === 'string' ? v['runId'] : '',
-    phase: typeof v['phase'] === 'string' ? v['phase'] : '',
-    state: typeof v['state'] === 'string' ? v['state'] : '',
-    completed: completed.filter((x): x is string => typeof x === 'string').slice(0, 1000),
-  };
 }
 
 function delay(ms: number): Promise<void> {

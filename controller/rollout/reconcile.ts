@@ -10,15 +10,10 @@
  *   journal: another run, or interrupted  ─▶ resend    (never received, or the agent crashed:
  *                                                      its resume table decides per step)
  */
+import type { PhaseJournalSummary } from '../../shared/phase-contract';
 
-/** What the agent's `status` says of its phase journal. */
-export interface JournalView {
-  readonly runId: string;
-  readonly phase: string;
-  readonly state: string;
-  /** Step ids the journal's run completed (every phase of the run). */
-  readonly completed: readonly string[];
-}
+/** What the agent's `status` says of its phase journal (the shared contract's summary). */
+export type JournalView = Pick<PhaseJournalSummary, 'runId' | 'phase' | 'state' | 'completed'>;
 
 export type ReconcileStep =
   | { readonly kind: 'offline' }
