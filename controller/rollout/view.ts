@@ -6,24 +6,22 @@
 import { windowState } from '../../shared/schedule';
 import type { HostState, RolloutHostRecord, RolloutRecord, RolloutState } from './model';
 
-/** One host of a rollout as `rollout status` shows it. */
-export interface RolloutHostView {
-  readonly hostId: string;
-  readonly hostname: string;
-  readonly role: string;
-  readonly batch: number;
-  readonly state: HostState;
-  /** The phase in flight, or null. */
-  readonly phase: string | null;
-  readonly installed: string;
-  readonly staged: string;
-  /** The host went silent with a phase in flight. */
-  readonly unknown: boolean;
-  readonly reason: string;
-  readonly startedAt: number | null;
-  readonly finishedAt: number | null;
-  readonly downtimeMs: number | null;
-}
+/** One host of a rollout as `rollout status` shows it: its stored row, named. */
+export type RolloutHostView = Pick<
+  RolloutHostRecord,
+  | 'hostId'
+  | 'role'
+  | 'batch'
+  | 'state'
+  | 'phase'
+  | 'installed'
+  | 'staged'
+  | 'unknown'
+  | 'reason'
+  | 'startedAt'
+  | 'finishedAt'
+  | 'downtimeMs'
+> & { readonly hostname: string };
 
 export interface RolloutView {
   readonly id: string;
