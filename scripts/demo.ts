@@ -13,6 +13,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { RolloutView } from '../controller/rollout/view';
+import type { EventView } from '../controller/store/events';
 import { BlueMindFleet, CONVOY_JS } from './fixtures/bluemind-fleet';
 
 interface Args {
@@ -39,12 +40,6 @@ function parseArgs(argv: readonly string[]): Args {
 
 function step(text: string): void {
   process.stdout.write(`\n==> ${text}\n`);
-}
-
-interface EventDoc {
-  id: number;
-  kind: string;
-  hostId: string | null;
 }
 
 /** `convoy rollout watch`, its output shown as it comes (a live bar on a terminal). */
@@ -97,7 +92,7 @@ async function main(): Promise<void> {
     process.stdout.write(await fleet.cliOk('events', '--rollout', id, '--limit', '12'));
 
     const doc = await fleet.cliJson<RolloutView>('rollout', 'status', id);
-    const events = await fleet.cliJson<EventDoc[]>('events', '--rollout', id, '--limit', '100000');
+    const events = await fleet.cliJson<EventView[]>('events', '--rollout', id, '--limit', '100000');
     const windowOpened = events.find((e) => e.kind === 'rollout.upgrading')?.id ?? Number.POSITIVE_INFINITY;
     const stagedEvents = events.filter((e) => e.kind === 'rollout.host.staging.ok');
     const stagedBeforeWindow =

@@ -10,19 +10,13 @@ import { PHASE_JOURNAL_FILE } from '../../agent/phase/journal';
 import { PHASE_STATE_DIR } from '../../agent/phase/summary';
 import { RESTING_ROLLOUT_STATES, isIn, type RolloutState } from '../../controller/rollout/model';
 import type { RolloutHostView, RolloutView } from '../../controller/rollout/view';
+import type { EventView } from '../../controller/store/events';
 import type { BlueMindFleet, FleetHost } from '../../scripts/fixtures/bluemind-fleet';
 import { queryStore } from './store-query';
 import { waitFor } from './wait';
 
-/** One entry of `convoy events --json`. */
-export interface EventDoc {
-  id: number;
-  at: number;
-  actor: string;
-  kind: string;
-  hostId: string | null;
-  data: Record<string, unknown>;
-}
+/** One entry of `convoy events --json`: a rollout's events always carry an object (its `rolloutId`). */
+export type EventDoc = Omit<EventView, 'data'> & { readonly data: Readonly<Record<string, unknown>> };
 
 export interface PhaseRunRow {
   host_id: string;
