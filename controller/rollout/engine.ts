@@ -42,6 +42,7 @@ export class RolloutEngine {
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private tickDone: Promise<void> = Promise.resolve();
+  private ticks = 0;
   private again = false;
   private stopped = false;
 
@@ -93,6 +94,14 @@ export class RolloutEngine {
       });
   }
 
+  /**
+   * How many times this engine has looked at every unfinished rollout since it started: it grows
+   * while the engine is alive, so "N looks later nothing moved" can be waited for, not slept.
+   */
+  get completedTicks(): number {
+    return this.ticks;
+  }
+
   /** Resolves when no phase of a rollout is in flight in this process (tests, shutdown). */
   settled(): Promise<void> {
     return this.flights.settled();
@@ -127,6 +136,7 @@ export class RolloutEngine {
         this.advancing.delete(r.id);
       }
     }
+    this.ticks++;
     // Warp mode (demo, tests): nothing to wait for but the clock, so move the clock.
     if (this.flights.size === 0 && Number.isFinite(nextWake) && this.deps.clock.warpTo(nextWake)) {
       this.log.info('scheduler clock warped', { to: new Date(nextWake).toISOString() });

@@ -115,7 +115,12 @@ async function startNow(deps: RolloutServiceDeps, req: RolloutRequest, actor: st
 }
 
 export async function rolloutView(deps: RolloutServiceDeps, r: RolloutRecord): Promise<RolloutView> {
-  return buildRolloutView(r, await rolloutHosts(deps.store.db, r.id), deps.clock.now(), deps.now());
+  const hosts = await rolloutHosts(deps.store.db, r.id);
+  return buildRolloutView(r, hosts, {
+    schedulerNow: deps.clock.now(),
+    now: deps.now(),
+    engineTicks: deps.engine.completedTicks,
+  });
 }
 
 export function listEvents(

@@ -59,6 +59,11 @@ export interface RolloutView {
   readonly maxFailures: number;
   /** The scheduler's clock (warped in the demo and tests), which windows are judged on. */
   readonly schedulerNow: number;
+  /**
+   * How many times this controller's engine has looked at the unfinished rollouts since it
+   * started; it grows while the engine is alive (a check that "nothing moved" waits on it).
+   */
+  readonly engineTicks: number;
   readonly hosts: readonly RolloutHostView[];
 }
 
@@ -73,14 +78,14 @@ const PAST_UPGRADE: readonly HostState[] = [
 
 /**
  * The view of `r` and its `hosts`; `schedulerNow` judges the window, `now` (the wall clock)
- * the elapsed time.
+ * the elapsed time, `engineTicks` is the engine's look count.
  */
 export function buildRolloutView(
   r: RolloutRecord,
   hosts: readonly RolloutHostRecord[],
-  schedulerNow: number,
-  now: number,
+  clocks: { readonly schedulerNow: number; readonly now: number; readonly engineTicks: number },
 ): RolloutView {
+  const { schedulerNow, now, engineTicks } = clocks;
   const names = new Map(r.spec.hosts.map((h) => [h.hostId, h.hostname]));
   const count = (...states: HostState[]): number => hosts.filter((h) => states.includes(h.state)).length;
   const pending = hosts.filter((h) => !PAST_UPGRADE.includes(h.state));
@@ -122,6 +127,7 @@ export function buildRolloutView(
     estimateMsPerHost: r.spec.estimateMsPerHost,
     maxFailures: r.spec.maxFailures + r.toleratedFailures,
     schedulerNow,
+    engineTicks,
     hosts: hosts.map((h) => ({
       hostId: h.hostId,
       hostname: names.get(h.hostId) ?? '',

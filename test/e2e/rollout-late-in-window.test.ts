@@ -179,7 +179,7 @@ describe('rollout › late in the window on three BlueMind hosts, scheduler cloc
     await waitForStoredRollout(fleet, id, 'idle while paused', (r) =>
       r.hosts.every((h) => h.phase === null && ['staged', 'upgraded'].includes(h.state)),
     );
-    await letEngineTick(3);
+    await letEngineTick(fleet, id, 3);
     const idle = await rolloutStatus(fleet, id);
     expect(idle.paused).toBe(true);
     expect(idle.state).not.toBe('succeeded');
@@ -252,7 +252,7 @@ describe('rollout › late in the window on three BlueMind hosts, scheduler cloc
       const aborting = await fleet.cliJson<RolloutView>('rollout', 'abort', id);
       expect(aborting.state).toBe('aborting');
       // Three engine ticks later, the finalize it waits for is still in flight, and so is the abort.
-      await letEngineTick(3);
+      await letEngineTick(fleet, id, 3);
       expect(await storedRollout(fleet, id)).toMatchObject({ state: 'aborting', finalizeState: 'sent' });
     } finally {
       process.kill(service, 'SIGCONT');
@@ -261,7 +261,7 @@ describe('rollout › late in the window on three BlueMind hosts, scheduler cloc
     expect(r.finalize.state).toBe('succeeded');
     expect(fleet.setupCalls()).toBe(setupsBefore + 1);
     // Two engine ticks later it is still aborted: the finalize's answer did not move it on.
-    await letEngineTick(2);
+    await letEngineTick(fleet, id, 2);
     expect((await storedRollout(fleet, id))?.state).toBe('aborted');
     const events = await rolloutEvents(fleet, id);
     const abortAt = eventId(events, 'rollout.abort');

@@ -167,16 +167,18 @@ reasons seen: ${JSON.stringify(seen)}`);
   }
 }
 
-/** The engine's loop period (controller/rollout/engine.ts `tickMs`). */
-const ENGINE_TICK_MS = 500;
-
 /**
- * Lets `ticks` periods of the engine's loop pass, for a check that nothing moved. The engine shows
- * no tick yet (it writes nothing on a look that changes nothing, and keeps no count): this is the
- * one place that sleeps, to become a wait on the engine's tick count when it exposes one.
+ * Waits until the controller's engine has looked at the unfinished rollouts `ticks` more times
+ * (`engineTicks` in the rollout's status), for a check that nothing moved meanwhile.
  */
-export async function letEngineTick(ticks: number): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, ticks * ENGINE_TICK_MS));
+export async function letEngineTick(fleet: BlueMindFleet, id: string, ticks: number): Promise<void> {
+  const from = (await rolloutStatus(fleet, id)).engineTicks;
+  await waitFor(
+    `${ticks} more looks by the engine`,
+    async () => (await rolloutStatus(fleet, id)).engineTicks >= from + ticks || undefined,
+    30_000,
+    100,
+  );
 }
 
 /** Starts a rollout of mail-prod to the highest version offered, once every agent is online. */

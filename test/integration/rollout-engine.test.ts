@@ -7,7 +7,7 @@
  */
 import { EngineHarness } from '../helpers/engine-harness';
 import type { ScriptedAgent } from '../helpers/scripted-agent';
-import type { RolloutRecord } from '../../controller/rollout/model';
+import { isIn, RESTING_ROLLOUT_STATES, type RolloutRecord } from '../../controller/rollout/model';
 import type { EventView } from '../../controller/store/events';
 
 // Above the longest wait of a case (20 s), so a case that fails says what it waited for.
@@ -62,7 +62,7 @@ function kindsFor(events: readonly EventView[], hostId: string): string[] {
   return events.filter((e) => e.hostId === hostId && e.kind.startsWith('rollout.host.')).map((e) => e.kind);
 }
 
-const isOver = (r: RolloutRecord): boolean => ['succeeded', 'held', 'halted', 'failed'].includes(r.state);
+const isOver = (r: RolloutRecord): boolean => isIn(RESTING_ROLLOUT_STATES, r.state);
 
 describe('rollout engine in-process', () => {
   let h: EngineHarness;
