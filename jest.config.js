@@ -2,8 +2,13 @@
 // loopback and real SQLite files; e2e tests spawn controller and agent processes from dist/.
 // Two more suites prove the promises under attack and faults: fuzz and chaos.
 const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json' }];
+// Nothing left behind (test/setup/): one temporary root per run, a directory per test file, and a
+// check after each file that fails it when it leaves a process, an open handle or a file; jest runs
+// each project's global setup and teardown once however many projects name them.
 const common = {
-  testEnvironment: 'node',
+  testEnvironment: '<rootDir>/test/setup/leak-check-environment.ts',
+  globalSetup: '<rootDir>/test/setup/global-setup.ts',
+  globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
   transform: { '^.+\\.ts$': tsJest },
   moduleFileExtensions: ['ts', 'js', 'json'],
 };

@@ -6,14 +6,21 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { removeWhenFileEnds } from '../setup/temp-dirs';
 import { waitFor } from './wait';
 
 export const ROOT = path.resolve(__dirname, '../..');
 export const CONVOY_BIN = path.join(ROOT, 'bin/convoy.js');
 export const AGENT_BIN = path.join(ROOT, 'bin/convoy-agent.js');
 
+/**
+ * A new directory under the test file's temporary directory, removed (with everything in it) when
+ * the file ends, after its last afterAll hook: a test may remove it earlier, never needs to.
+ */
 export function tempDir(prefix: string): string {
-  return mkdtempSync(path.join(os.tmpdir(), `convoy-${prefix}-`));
+  const dir = mkdtempSync(path.join(os.tmpdir(), `convoy-${prefix}-`));
+  removeWhenFileEnds(dir);
+  return dir;
 }
 
 export interface RunResult {
