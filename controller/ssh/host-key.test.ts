@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fingerprintOf, hostKeyError, judgeHostKey, loadKnownHosts, parseFingerprintFlag } from './host-key';
@@ -7,6 +7,7 @@ import { fingerprintOf, hostKeyError, judgeHostKey, loadKnownHosts, parseFingerp
 const keyA = randomBytes(51);
 const keyB = randomBytes(51);
 const dir = mkdtempSync(path.join(os.tmpdir(), 'convoy-known-hosts-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function knownHosts(lines: string[]): string {
   const file = path.join(dir, `kh-${randomBytes(4).toString('hex')}`);

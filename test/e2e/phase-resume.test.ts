@@ -18,7 +18,7 @@ versions: { installed: { argv: [/bin/true], pattern: '(.*)' } }
 phases:
   download:
     - { id: first, type: exec, source: test, argv: ['/bin/sh', '-c', 'echo first >> ${log}'] }
-    - { id: fetch, type: exec, source: test, onInterrupt: redo, argv: ['/bin/sh', '-c', 'echo fetch-start >> ${log}; [ -e ${dir}/go ] || sleep 30; echo fetch-done >> ${log}'] }
+    - { id: fetch, type: exec, source: test, onInterrupt: redo, argv: ['/bin/sh', '-c', 'echo $$ > ${dir}/fetch.pid; echo fetch-start >> ${log}; [ -e ${dir}/go ] || exec sleep 30; echo fetch-done >> ${log}'] }
     - { id: last, type: exec, source: test, argv: ['/bin/sh', '-c', 'echo last >> ${log}'] }
 `;
 }
@@ -46,6 +46,8 @@ describe('convoy-agent phase run after kill -9', () => {
     };
     expect(journal).toMatchObject({ state: 'running', current: { stepId: 'fetch' } });
     await first.kill9();
+    // kill -9 spares the step the agent was running, as a crash would: it must not outlive the test.
+    process.kill(Number(readFileSync(path.join(dir, 'fetch.pid'), 'utf8')), 'SIGKILL');
 
     writeFileSync(path.join(dir, 'go'), '');
     const again = run(AGENT_BIN, args);
