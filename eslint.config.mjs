@@ -50,6 +50,7 @@ const sharedPure = {
       })),
       { object: 'Date', property: 'now', message: PURE },
       { object: 'performance', property: 'now', message: PURE },
+      { object: 'Math', property: 'random', message: `${PURE} (take the random source as a parameter)` },
       { object: 'path', property: 'resolve', message: `${PURE} (path.resolve reads the working directory)` },
     ],
     'no-restricted-globals': [

@@ -98,7 +98,7 @@ describe('stagingTime', () => {
 
   it('keeps every jitter within bounds over many draws', () => {
     for (let i = 0; i < 200; i++) {
-      const at = stagingTime(nightly, after);
+      const at = stagingTime(nightly, after, Math.random);
       expect(at).toBeGreaterThanOrEqual(instant);
       expect(at).toBeLessThan(instant + 10 * MIN);
     }

@@ -108,7 +108,7 @@ export function nextCronTime(cron: string, timezone: string, afterMs: number): n
  * When hosts should stage (download) after `afterMs`: at once when there is no cron, else the next
  * cron instant plus a jitter in [0, jitterMs) drawn from `random` (which returns [0, 1)).
  */
-export function stagingTime(spec: StagingSpec, afterMs: number, random: () => number = Math.random): number {
+export function stagingTime(spec: StagingSpec, afterMs: number, random: () => number): number {
   if (spec.cron === null) return afterMs;
   const at = nextCronTime(spec.cron, spec.timezone, afterMs);
   if (spec.jitterMs <= 0) return at;

@@ -82,7 +82,11 @@ async function startNow(deps: RolloutServiceDeps, req: RolloutRequest, actor: st
     throw new ConvoyError('APPROVAL_REQUIRED', `${why.join('; ')}; run again with --approve`);
   }
   const now = deps.clock.now();
-  const stageAt = req.stageNow ? now : req.stageAtMs > 0 ? req.stageAtMs : stagingTime(plan.staging, now);
+  const stageAt = req.stageNow
+    ? now
+    : req.stageAtMs > 0
+      ? req.stageAtMs
+      : stagingTime(plan.staging, now, Math.random);
   const hosts: RolloutHostSpec[] = plan.hosts.map((h) => ({
     hostId: h.hostId,
     hostname: h.hostname,

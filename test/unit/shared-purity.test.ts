@@ -38,7 +38,13 @@ const IMPURE_MODULES = new Set(
 const IMPURE_PACKAGES = new Set(['@grpc/grpc-js', 'sqlite3', 'ssh2']);
 
 /** `object.property` reads of the clock or the working directory. */
-const IMPURE_PROPERTIES = new Set(['Date.now', 'performance.now', 'path.resolve', 'process.hrtime']);
+const IMPURE_PROPERTIES = new Set([
+  'Date.now',
+  'performance.now',
+  'path.resolve',
+  'process.hrtime',
+  'Math.random',
+]);
 const TIMERS = new Set(['setTimeout', 'setInterval', 'setImmediate', 'clearTimeout', 'clearInterval']);
 
 /** Every impurity in one source file, as `file:line: what`. */
@@ -111,6 +117,7 @@ describe('shared/ is pure', () => {
     ['export const cwd = () => process.cwd();', 'uses process.cwd'],
     ['export const now = Date.now;', 'uses Date.now'],
     ['export const t = () => performance.now();', 'uses performance.now'],
+    ['export const pick = () => Math.random();', 'uses Math.random'],
     ['export const later = (f: () => void) => setTimeout(f, 10);', 'calls setTimeout'],
     ['export const today = () => new Date();', 'reads the clock with new Date()'],
     ['export const abs = (p: string) => path.resolve(p);', 'uses path.resolve'],
