@@ -1,9 +1,13 @@
 /**
- * A simulated agent for the rollout benchmark: the real agent's protocol (its own HTTP/2
- * connection, challenge, heartbeats, every command verified and journaled, every answer signed)
- * with commands that do no work. `phase` answers at once that each step of the phase ran and
- * succeeded, streaming one progress report per step first, as the real agent does; `check`
- * reports installed 1.0.0 and 1.0.1 available. What is left to measure is the controller.
+ * A simulated agent: the real agent's protocol (its own HTTP/2 connection, challenge,
+ * heartbeats, every command verified and journaled, every answer signed) with commands that do no
+ * work. `phase` answers at once that each step of the phase ran and succeeded, streaming one
+ * progress report per step first, as the real agent does, and keeps a phase journal that `status`
+ * reports; `check` reports installed 1.0.0 and 1.0.1 available.
+ *
+ * The rollout benchmark (./sim-swarm) takes it as it is: what is left to measure is the
+ * controller. In-process controller tests (test/helpers/scripted-agent.ts) override `phaseOutcome`
+ * to fail a phase or hold it until `release`; with the default, nothing is ever held.
  *
  * The real `Agent` (agent/agent.ts) takes its command handlers from a frozen table, so this is a
  * variant of it rather than a configuration of it; the fan-out benchmark keeps the real one.
@@ -19,6 +23,7 @@ import { keyIdOf, signChallenge } from '../../shared/keys';
 import type { Logger } from '../../shared/logger';
 import {
   parsePhaseCommand,
+  type PhaseCommand,
   type PhaseJournalSummary,
   type PhaseReport,
   type StepProgress,
@@ -74,6 +79,38 @@ export function isStepsAnswer(value: unknown): value is StepsAnswer {
 
 type Reply = (type: 'progress' | 'result' | 'refusal', body: Record<string, unknown>) => void;
 
+/** How a simulated phase ends, as `SimAgent.phaseOutcome` decides. */
+export type PhaseOutcome =
+  /** Every step ran and succeeded; answered at once. */
+  | 'ok'
+  /** The first step ran and failed (STEP_FAILED), the rest did not run; answered at once. */
+  | 'fail'
+  /** Running (so says the journal) until `release`; meanwhile other phases are refused PHASE_BUSY. */
+  | 'hold';
+
+export interface SimAgentOptions {
+  /** Wait before opening a new stream after one ends, ms. Default 1000. */
+  readonly reconnectDelayMs?: number;
+  /** Channel options over ours (one subchannel per agent, 4 MiB messages). Default none. */
+  readonly channelOptions?: grpc.ChannelOptions;
+}
+
+/** A phase command being answered, reduced to what its report needs. */
+interface PhaseRun {
+  readonly runId: string;
+  readonly phase: PhaseReport['phase'];
+  readonly recipe: string;
+  readonly digest: string;
+  readonly steps: readonly RawStep[];
+}
+
+/** A held phase and where to answer it: the stream that asked, or nowhere (its controller died). */
+interface HeldPhase {
+  readonly run: PhaseRun;
+  readonly stream: Stream;
+  readonly reply: Reply;
+}
+
 export class SimAgent {
   private readonly client: grpc.Client;
   private readonly journal: SeqJournal;
@@ -83,6 +120,9 @@ export class SimAgent {
   private stopped = false;
   private online = false;
   private heartbeat: NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private readonly reconnectDelayMs: number;
+  private held: HeldPhase | undefined;
   private onlineWaiters: (() => void)[] = [];
   private lastPhase: PhaseJournalSummary | null = null;
   /** Steps this agent reported as run, over every phase. */
@@ -92,14 +132,35 @@ export class SimAgent {
     private readonly config: AgentConfig,
     private readonly key: KeyPair,
     private readonly log: Logger,
+    options: SimAgentOptions = {},
   ) {
     this.client = new ConnectOnlyClient(config.controller, grpc.credentials.createInsecure(), {
       'grpc.use_local_subchannel_pool': 1,
       'grpc.max_receive_message_length': 4 * 1024 * 1024,
+      ...options.channelOptions,
     });
+    this.reconnectDelayMs = options.reconnectDelayMs ?? 1000;
     this.journal = SeqJournal.open(config.stateDir);
     this.keyId = keyIdOf(config.controllerKey);
     this.keys = new Map([[this.keyId, config.controllerKey]]);
+  }
+
+  get hostId(): string {
+    return this.config.hostId;
+  }
+
+  /** Whether a phase of this name is held, waiting for `release`. */
+  holding(phase: string): boolean {
+    return this.held?.run.phase === phase;
+  }
+
+  /** Ends the held phase (its journal says so) and answers it on the stream that asked, if still open. */
+  release(phase: string, ok = true): void {
+    const held = this.held;
+    if (held === undefined || held.run.phase !== phase)
+      throw new Error(`${this.hostId} holds no ${phase} phase`);
+    this.held = undefined;
+    this.endPhase(held.run, ok, held.stream === this.stream ? held.reply : () => undefined);
   }
 
   start(): void {
@@ -120,9 +181,23 @@ export class SimAgent {
   stop(): void {
     this.stopped = true;
     clearInterval(this.heartbeat);
+    clearTimeout(this.reconnectTimer);
     this.stream?.cancel();
     this.client.close();
     this.journal.close();
+  }
+
+  /**
+   * How the phase `command` ends; called once for every well-formed phase command, before a busy
+   * agent refuses it. The benchmark's agents answer every phase ok.
+   */
+  protected phaseOutcome(_command: PhaseCommand): PhaseOutcome {
+    return 'ok';
+  }
+
+  /** A command failed verification and was dropped unanswered, as the real agent drops it. */
+  protected refused(code: string, message: string): void {
+    this.log.warn('command refused', { code, reason: message });
   }
 
   private onMessage(stream: Stream, msg: WireControllerMessage): void {
@@ -158,10 +233,7 @@ export class SimAgent {
       skewMs: this.config.clockSkewMs,
       replay: this.journal.current,
     });
-    if (!verdict.ok) {
-      this.log.warn('command refused', { code: verdict.code, reason: verdict.message });
-      return;
-    }
+    if (!verdict.ok) return this.refused(verdict.code, verdict.message);
     const { payload, digest } = verdict;
     this.journal.accept(payload.seq, digest);
     const reply: Reply = (type, body) =>
@@ -183,7 +255,7 @@ export class SimAgent {
           phaseJournal: this.lastPhase,
         });
       case 'phase':
-        return this.answerPhase(payload.body, reply);
+        return this.answerPhase(stream, payload.body, reply);
       default:
         this.reply(
           stream,
@@ -195,46 +267,46 @@ export class SimAgent {
     }
   }
 
-  /** Every step of the phase "ran" and succeeded: one progress report per step, then the result. */
-  private answerPhase(body: Readonly<Record<string, unknown>>, reply: Reply): void {
+  /** Parses the command, then ends the phase as `phaseOutcome` says or holds it. */
+  private answerPhase(stream: Stream, body: Readonly<Record<string, unknown>>, reply: Reply): void {
     // Checked against the same contract as the real agent's (shared/phase-contract.ts).
     const parsed = parsePhaseCommand(body);
     if (!parsed.ok) {
       const message = `phase command: ${parsed.problems.map(formatProblem).join('; ')}`;
       return reply('refusal', { code: 'COMMAND_REFUSED', message });
     }
-    const { runId, phase, recipe, digest } = parsed.value;
-    const steps = phaseSteps(recipe, phase).map((s): StepReport => ({
-      stepId: s.id,
-      type: s.type,
-      status: 'ran',
-      attempts: 1,
-      ok: true,
-      exitCode: 0,
-      durationMs: 0,
-      outputTail: '',
-      backupId: null,
-      versions: [],
-      error: null,
-    }));
-    for (const step of steps) reply('progress', { runId, step } satisfies StepProgress);
-    this.stepsRun += steps.length;
-    const name = recipeName(recipe);
-    this.lastPhase = {
-      runId,
-      recipe: name,
-      phase,
-      state: 'succeeded',
-      step: null,
-      completed: steps.map((s) => s.stepId),
+    const command = parsed.value;
+    const outcome = this.phaseOutcome(command);
+    if (this.held !== undefined) {
+      const message = `phase run ${this.held.run.runId} is still running`;
+      return reply('refusal', { code: 'PHASE_BUSY', message });
+    }
+    const run: PhaseRun = {
+      runId: command.runId,
+      phase: command.phase,
+      recipe: recipeName(command.recipe),
+      digest: command.digest,
+      steps: phaseSteps(command.recipe, command.phase),
     };
-    const check = phase === 'check';
+    if (outcome !== 'hold') return this.endPhase(run, outcome === 'ok', reply);
+    this.held = { run, stream, reply };
+    this.lastPhase = journalEntry(run, 'running', run.steps[0]?.id ?? null, []);
+  }
+
+  /** The journal entry ends, then the answer: one progress report per step that ran, the report last. */
+  private endPhase(run: PhaseRun, ok: boolean, reply: Reply): void {
+    const steps = ok ? run.steps.map(stepSucceeded) : run.steps.slice(0, 1).map(stepFailed);
+    const completed = ok ? steps.map((s) => s.stepId) : [];
+    this.lastPhase = journalEntry(run, ok ? 'succeeded' : 'failed', null, completed);
+    for (const step of steps) reply('progress', { runId: run.runId, step } satisfies StepProgress);
+    this.stepsRun += steps.length;
+    const check = run.phase === 'check';
     const report: PhaseReport = {
-      runId,
-      phase,
-      recipe: name,
-      digest,
-      ok: true,
+      runId: run.runId,
+      phase: run.phase,
+      recipe: run.recipe,
+      digest: run.digest,
+      ok,
       installed: check ? SIM_INSTALLED : null,
       available: check ? [...SIM_AVAILABLE] : null,
       resumed: null,
@@ -271,14 +343,45 @@ export class SimAgent {
     this.online = false;
     clearInterval(this.heartbeat);
     if (this.stopped) return;
-    this.log.warn('disconnected from controller; reconnecting in 1 s', { reason });
-    setTimeout(() => this.start(), 1000).unref();
+    this.log.warn('disconnected from controller; reconnecting', { reason, delayMs: this.reconnectDelayMs });
+    this.reconnectTimer = setTimeout(() => this.start(), this.reconnectDelayMs).unref();
   }
 }
 
 interface RawStep {
   readonly id: string;
   readonly type: string;
+}
+
+// Fields written out: spreading a shared part into the literal costs more than the rest of the answer.
+function journalEntry(
+  run: PhaseRun,
+  state: PhaseJournalSummary['state'],
+  step: string | null,
+  completed: PhaseJournalSummary['completed'],
+): PhaseJournalSummary {
+  return { runId: run.runId, recipe: run.recipe, phase: run.phase, state, step, completed };
+}
+
+function stepSucceeded(s: RawStep): StepReport {
+  return {
+    stepId: s.id,
+    type: s.type,
+    status: 'ran',
+    attempts: 1,
+    ok: true,
+    exitCode: 0,
+    durationMs: 0,
+    outputTail: '',
+    backupId: null,
+    versions: [],
+    error: null,
+  };
+}
+
+function stepFailed(s: RawStep): StepReport {
+  const error = { code: 'STEP_FAILED', message: 'the simulated step was told to fail' };
+  return { ...stepSucceeded(s), ok: false, exitCode: 1, error };
 }
 
 /** The steps of `phase` in the recipe data the command carries (finalize nests them under `steps`). */

@@ -120,7 +120,8 @@ export class EngineHarness {
         hostname: name,
       });
       const config = loadAgentConfig(path.join(stateDir, CONFIG_FILE));
-      const agent = new ScriptedAgent(config, readAgentKey(stateDir));
+      const log = this.log.child({ component: 'scripted-agent', hostId: config.hostId });
+      const agent = new ScriptedAgent(config, readAgentKey(stateDir), log);
       this.agents.push(agent);
       added.push(agent);
       agent.start();
