@@ -20,6 +20,7 @@ import type { StepContext, StepResult } from '../../agent/steps/step';
 import { generateKeyPair, signDetached } from '../../shared/ed25519';
 import type { ArtifactStep, BinaryReplaceStep } from '../../shared/recipe/types';
 import { tempDir } from '../helpers/processes';
+import { describeWithTools } from '../helpers/require-tool';
 import { filesBelow, mountSmallTmpfs, unmountAll } from '../helpers/tmpfs';
 import { stepBase, stepContext } from '../helpers/step-context';
 import { waitFor } from '../helpers/wait';
@@ -231,7 +232,7 @@ describe('artifact step', () => {
   );
 });
 
-describe('binary.replace step', () => {
+describeWithTools('binary.replace step', ['setcap', 'getcap'])('binary.replace step', () => {
   const CAP = 'cap_net_bind_service=+ep';
 
   /** An installed binary at version `installed` with a capability, and the new one staged. */
