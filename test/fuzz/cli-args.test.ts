@@ -16,6 +16,7 @@ import { buildProgram as buildAgentProgram, main as agentMain } from '../../agen
 import { buildProgram as buildConvoyProgram, main as convoyMain } from '../../controller/cli/main';
 import { tempDir } from '../helpers/processes';
 import { fuzzParams } from './helpers/runs';
+import { runInProcess, type CliRun } from '../helpers/cli-in-process';
 
 const sandbox = tempDir('fuzz-cli');
 const cwd = path.join(sandbox, 'cwd');
@@ -117,40 +118,6 @@ function argvFor(leaf: Leaf): fc.Arbitrary<string[]> {
       ...flags.flat(),
       ...(extra === undefined ? [] : [extra]),
     ]);
-}
-
-interface CliRun {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs one CLI's main in-process with its output captured and its exit code read back. */
-async function runInProcess(
-  main: (argv: readonly string[]) => Promise<void>,
-  argv: string[],
-): Promise<CliRun> {
-  let stdout = '';
-  let stderr = '';
-  const out = process.stdout.write.bind(process.stdout);
-  const err = process.stderr.write.bind(process.stderr);
-  process.stdout.write = (chunk: string | Uint8Array) => ((stdout += chunk.toString()), true);
-  process.stderr.write = (chunk: string | Uint8Array) => ((stderr += chunk.toString()), true);
-  process.exitCode = undefined;
-  try {
-    await Promise.race([
-      main(argv),
-      new Promise((_, reject) =>
-        setTimeout(() => reject(new Error(`no exit after 20 s: ${JSON.stringify(argv)}`)), 20_000).unref(),
-      ),
-    ]);
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-  }
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = undefined;
-  return { code, stdout, stderr };
 }
 
 function expectClearOutcome(name: string, argv: readonly string[], r: CliRun): void {

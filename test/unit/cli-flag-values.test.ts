@@ -8,36 +8,9 @@
  */
 import { main as agentMain } from '../../agent/cli/main';
 import { main as convoyMain } from '../../controller/cli/main';
+import { runInProcess } from '../helpers/cli-in-process';
 
 const NO_CONTROLLER = ['--state-dir', '/nonexistent/convoy-flag-values'];
-
-interface CliRun {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-async function runInProcess(
-  main: (argv: readonly string[]) => Promise<void>,
-  argv: string[],
-): Promise<CliRun> {
-  let stdout = '';
-  let stderr = '';
-  const out = process.stdout.write.bind(process.stdout);
-  const err = process.stderr.write.bind(process.stderr);
-  process.stdout.write = (chunk: string | Uint8Array) => ((stdout += chunk.toString()), true);
-  process.stderr.write = (chunk: string | Uint8Array) => ((stderr += chunk.toString()), true);
-  process.exitCode = undefined;
-  try {
-    await main(argv);
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-  }
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = undefined;
-  return { code, stdout, stderr };
-}
 
 const previousEnv = { ...process.env };
 beforeAll(() => {
