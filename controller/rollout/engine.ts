@@ -11,6 +11,7 @@
  *   ─▶ verifying ─▶ succeeded; operator actions (actions.ts) pause, resume, abort, retry, roll back.
  */
 import { randomUUID } from 'node:crypto';
+import { ConvoyError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import { placeholderValues } from '../../shared/recipe/interpolate';
 import type { OperatorDeps } from '../deps';
@@ -24,7 +25,6 @@ import { varsOf } from './plan';
 import { getRollout, listRollouts, rolloutHosts } from './rollout-store';
 import { hostSend, RolloutWriter } from './rollout-writer';
 import { decideRollout, type RolloutCommand } from './transitions';
-import { ConvoyError } from '../../shared/errors';
 
 export interface EngineDeps extends OperatorDeps {
   readonly clock: SchedulerClock;

@@ -1,7 +1,7 @@
 /**
  * Reconcile, decided: a phase the store says is in flight, that no promise of this controller
  * waits for (it restarted, or the answer was lost), is settled against the agent's journal. The
- * same rule serves a host's phase and the rollout's finalize. Pure: engine-flight.ts does the I/O.
+ * same rule serves a host's phase and the rollout's finalize. Pure: flights.ts does the I/O.
  *
  *   agent offline                         ─▶ offline   (say so; look again later)
  *   no answer to the status query         ─▶ no-answer (look again later)

@@ -41,18 +41,21 @@ export function eventHash(
     .digest('hex');
 }
 
+/** A row of `events` as stored. */
+interface EventRow {
+  id: number;
+  at: number;
+  actor: string;
+  kind: string;
+  host_id: string | null;
+  data_json: string;
+  prev_hash: string;
+  hash: string;
+}
+
 /** The id of the first row whose hash or link is wrong, or null when the chain is intact. */
 export async function verifyEventChain(tx: Tx): Promise<number | null> {
-  const rows = await tx.all<{
-    id: number;
-    at: number;
-    actor: string;
-    kind: string;
-    host_id: string | null;
-    data_json: string;
-    prev_hash: string;
-    hash: string;
-  }>('SELECT * FROM events ORDER BY id');
+  const rows = await tx.all<EventRow>('SELECT * FROM events ORDER BY id');
   let prev = GENESIS;
   for (const r of rows) {
     if (r.prev_hash !== prev || eventHash(prev, r.at, r.actor, r.kind, r.host_id, r.data_json) !== r.hash)
@@ -88,15 +91,7 @@ export async function listEventViews(
     where.push('host_id = ?');
     params.push(filter.hostId);
   }
-  const rows = await db.all<{
-    id: number;
-    at: number;
-    actor: string;
-    kind: string;
-    host_id: string | null;
-    data_json: string;
-    hash: string;
-  }>(
+  const rows = await db.all<Omit<EventRow, 'prev_hash'>>(
     `SELECT * FROM (SELECT id, at, actor, kind, host_id, data_json, hash FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
        ORDER BY id DESC LIMIT ?) ORDER BY id`,
     [...params, filter.limit],
