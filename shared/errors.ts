@@ -124,6 +124,18 @@ export const ERROR_CATALOGUE = {
   POLICY_REFUSED: { retryable: false, summary: 'the upgrade policy refuses this target' },
   /** The target version is not offered to every host (their check lists what they can get). */
   TARGET_UNAVAILABLE: { retryable: false, summary: 'the target version is not available on every host' },
+
+  // Rails around a rollout (issue 13: read-back, phase run policy, loop guard, cautions).
+  /** The version read back from the host after a step is not the planned one (installed X, planned Y). */
+  VERSION_MISMATCH: { retryable: false, summary: 'the version read back differs from the planned one' },
+  /** A host phase was interrupted or re-sent more times than the loop guard allows. */
+  PHASE_LOOP: { retryable: false, summary: 'a phase kept being interrupted; the loop guard stopped it' },
+  /** A mutating `phase run` on a host that a running rollout holds; --override --reason goes around it. */
+  ROLLOUT_LOCKED: { retryable: true, summary: 'a running rollout holds this host' },
+  /** `--override` without `--reason` (or the reverse): going around the policy needs a written reason. */
+  OVERRIDE_REASON_REQUIRED: { retryable: false, summary: 'an override needs a reason' },
+  /** A rollout start whose cautions the operator did not acknowledge (--acknowledge-cautions). */
+  CAUTION_UNACKNOWLEDGED: { retryable: false, summary: 'the rollout has cautions to acknowledge' },
 } as const satisfies Record<string, { retryable: boolean; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

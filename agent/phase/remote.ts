@@ -69,13 +69,23 @@ export async function runRemotePhase(
       },
     );
     log.info('phase finished', { ok: outcome.ok });
-    // A check refreshes the package lists first: what is available is read after it ran.
-    const seen = cmd.phase === 'check' ? await probeVersions(recipe, vars, execOnHost, {}, true) : probed;
+    // A check refreshes the package lists first: what is available is read after it ran. Phases
+    // that change the installed version (or verify it) read it back after they ran: the controller
+    // records that, never the version it planned.
+    const seen =
+      cmd.phase === 'check'
+        ? await probeVersions(recipe, vars, execOnHost, {}, true)
+        : READS_BACK_INSTALLED.has(cmd.phase)
+          ? await probeVersions(recipe, vars, execOnHost, {}, false)
+          : probed;
     return phaseReport(outcome, { recipe: recipe.name, digest: cmd.digest }, seen);
   } finally {
     markActiveRun(undefined);
   }
 }
+
+/** Phases whose report carries the installed version read after the phase ran. */
+const READS_BACK_INSTALLED: ReadonlySet<string> = new Set(['upgrade', 'finalize', 'verify', 'rollback']);
 
 /** The command is checked against the shared contract; a bad one is refused, naming every problem. */
 function parsePhaseCommandBody(body: Readonly<Record<string, unknown>>): PhaseCommand {

@@ -20,6 +20,7 @@ import { decideAction, type RolloutAction } from './actions';
 import type { SchedulerClock } from './clock';
 import type { Failpoint } from './failpoint';
 import { PhaseFlights } from './flights';
+import type { BusyBackoff } from './loop-guard';
 import { agentRunId, type RolloutHostRecord, type RolloutRecord } from './model';
 import { varsOf } from './plan';
 import { getRollout, listRollouts, rolloutHosts } from './rollout-store';
@@ -31,6 +32,10 @@ export interface EngineDeps extends OperatorDeps {
   readonly failpoint: Failpoint;
   /** How often the loop looks at unfinished rollouts. Default 500 ms. */
   readonly tickMs?: number;
+  /** The jitter of PHASE_BUSY waits, [0, 1). Default Math.random. */
+  readonly random?: () => number;
+  /** How PHASE_BUSY answers are waited out. Default BUSY_BACKOFF (loop-guard.ts). */
+  readonly busyBackoff?: BusyBackoff;
 }
 
 export class RolloutEngine {

@@ -3,6 +3,10 @@
  * reconciling a phase the store says is in flight that no promise of this process waits for
  * (after a restart, or a lost answer). Reconcile is written once, for hosts and finalize alike:
  * a `Flight` says how each differs (what it re-reads, what an answer does).
+ *
+ * Two bounds keep a flight from sending forever (loop-guard.ts): an interrupted phase is re-sent
+ * at most MAX_PHASE_RESENDS times before the host fails with PHASE_LOOP, and a PHASE_BUSY answer
+ * is waited out with a jittered backoff rather than asked again at once.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../shared/logger';
@@ -15,6 +19,7 @@ import type { PreparedRecipe } from '../phase/recipe';
 import { sendPhase, type PhaseCallResult } from '../phase/send';
 import { knownStepIds, latestPhaseRunId, recordPhaseRunEnd } from '../store/phase-runs';
 import { decideHostResult, type PhaseOutcome } from './host-results';
+import { BUSY_BACKOFF, decideBusyWait, decideResend, type BusyBackoff } from './loop-guard';
 import { agentRunId, relatedRunIds, type RolloutHostRecord, type RolloutRecord } from './model';
 import { decideReconcile, type JournalView } from './reconcile';
 import { getRollout, rolloutHosts } from './rollout-store';
@@ -27,6 +32,10 @@ export interface FlightDeps extends OperatorDeps {
   readonly varsFor: (r: RolloutRecord, h: RolloutHostRecord) => Record<string, string>;
   /** Called when a flight ends: the engine looks again. */
   readonly poke: () => void;
+  /** The jitter of PHASE_BUSY waits, [0, 1). Default Math.random. */
+  readonly random?: () => number;
+  /** How PHASE_BUSY answers are waited out. Default BUSY_BACKOFF. */
+  readonly busyBackoff?: BusyBackoff;
 }
 
 /** How often a reconcile that must wait (offline host, phase still running) looks again. */
@@ -44,6 +53,8 @@ interface Flight {
 
 export class PhaseFlights {
   private readonly inflight = new Map<string, Promise<void>>();
+  /** PHASE_BUSY answers in a row, per flight key: in memory, a restarted controller starts over. */
+  private readonly busyWaits = new Map<string, number>();
   private readonly log: Logger;
   private stopped = false;
 
@@ -151,6 +162,8 @@ export class PhaseFlights {
   /** What an answer (or its absence) does: the host's result table, or finalize's. */
   private async take(f: Flight, outcome: PhaseOutcome): Promise<void> {
     if (this.stopped) return;
+    if (outcome.kind === 'unknown' && outcome.busy === true) return this.waitOutBusy(f, 'resend');
+    this.busyWaits.delete(flightKey(f));
     const { r, host: h } = f;
     if (f.finalize) {
       if (outcome.kind === 'unknown')
@@ -201,6 +214,8 @@ export class PhaseFlights {
         return delay(RECONCILE_PAUSE_MS);
       case 'no-answer':
         return delay(RECONCILE_PAUSE_MS);
+      case 'busy':
+        return this.waitOutBusy(f, 'look-again');
       case 'running':
         if (h.unknown && !f.finalize)
           await this.deps.writer.hostUnknown(r, h, false, 'still running on the agent');
@@ -221,12 +236,50 @@ export class PhaseFlights {
         return this.take(f, step.ok ? { kind: 'ok' } : { kind: 'failed', why: 'the phase failed' });
       }
       case 'resend': {
+        const resends = f.finalize ? r.finalizeResends : h.resends;
+        const guard = decideResend(resends, f.send.phase);
+        if (guard.kind === 'give-up') return this.take(f, { kind: 'failed', why: guard.why });
         const send = { ...f.send, phaseRunId: randomUUID() };
-        const what = { hostId: h.hostId, finalize: f.finalize, journal: journal?.state ?? null };
+        const what = {
+          hostId: h.hostId,
+          finalize: f.finalize,
+          journal: journal?.state ?? null,
+          resends: resends + 1,
+        };
         await this.deps.writer.resend(r, what, f.send.phaseRunId, send, this.deps.recipeOf(r));
         return this.sendAndTake({ ...f, host: { ...h, phaseRunId: send.phaseRunId, unknown: false }, send });
       }
     }
+  }
+
+  /**
+   * The agent runs another phase: wait (the flight holds the host meanwhile, so nothing else is
+   * sent to it), then send again (`resend`, after a PHASE_BUSY refusal) or let the next tick look at
+   * the journal again (`look-again`). Past the last wait the host fails with PHASE_BUSY.
+   */
+  private async waitOutBusy(f: Flight, then: 'resend' | 'look-again'): Promise<void> {
+    const key = flightKey(f);
+    const waits = this.busyWaits.get(key) ?? 0;
+    const d = decideBusyWait(waits, this.deps.random ?? Math.random, this.deps.busyBackoff ?? BUSY_BACKOFF);
+    if (d.kind === 'give-up') {
+      this.busyWaits.delete(key);
+      return this.take(f, { kind: 'failed', why: d.why });
+    }
+    this.busyWaits.set(key, waits + 1);
+    await this.deps.writer.busy(f.r, {
+      hostId: f.host.hostId,
+      finalize: f.finalize,
+      waits: waits + 1,
+      waitMs: d.ms,
+    });
+    await delay(d.ms);
+    if (this.stopped || then === 'look-again') return;
+    // The refused send ended as lost; a new phase run takes over. A busy answer is no interruption:
+    // it does not count against the loop guard.
+    const send = { ...f.send, phaseRunId: randomUUID() };
+    const what = { hostId: f.host.hostId, finalize: f.finalize, journal: 'busy' };
+    await this.deps.writer.resend(f.r, what, null, send, this.deps.recipeOf(f.r));
+    return this.sendAndTake({ ...f, host: { ...f.host, phaseRunId: send.phaseRunId, unknown: false }, send });
   }
 
   private async queryJournal(hostId: string): Promise<JournalView | null | undefined> {
@@ -279,12 +332,25 @@ export class PhaseFlights {
 
 /** A phase call as the rollout sees it: ok, failed (and why), or unknown (lost, or agent busy). */
 export function outcomeOf(result: PhaseCallResult): PhaseOutcome {
-  if (result.kind === 'lost' || (result.kind === 'refused' && result.code === 'PHASE_BUSY'))
-    return { kind: 'unknown', why: `${result.code}: ${result.message}` };
+  if (result.kind === 'refused' && result.code === 'PHASE_BUSY')
+    return { kind: 'unknown', why: `${result.code}: ${result.message}`, busy: true };
+  if (result.kind === 'lost') return { kind: 'unknown', why: `${result.code}: ${result.message}` };
   if (result.kind === 'refused') return { kind: 'failed', why: `${result.code}: ${result.message}` };
-  if (!result.report.ok) return { kind: 'failed', why: failureOf(result.report) };
-  const backupId = result.report.steps.find((s) => s.backupId !== '')?.backupId;
-  return backupId === undefined ? { kind: 'ok' } : { kind: 'ok', backupId };
+  const report = result.report;
+  if (!report.ok) return { kind: 'failed', why: failureOf(report) };
+  // What the agent read back from the host: the versions the rollout records (read-back.ts).
+  const backupId = report.steps.find((s) => s.backupId !== '')?.backupId;
+  const versions = report.steps.flatMap((s) => s.versions);
+  return {
+    kind: 'ok',
+    ...(backupId === undefined ? {} : { backupId }),
+    ...(report.installed === '' ? {} : { installed: report.installed }),
+    versions,
+  };
+}
+
+function flightKey(f: Flight): string {
+  return `${f.r.id}/${f.finalize ? 'finalize' : f.host.hostId}`;
 }
 
 function failureOf(report: WirePhaseReport): string {

@@ -46,11 +46,24 @@ describe('host results › every row of the table', () => {
 });
 
 describe('host results › what status learns', () => {
-  it('a staged host has the target staged', () => {
-    const r = decideHostResult(inFlight('staging'), { kind: 'ok' }, c);
+  it('a staged host has the target staged when a download step reported staging it', () => {
+    const r = decideHostResult(inFlight('staging'), { kind: 'ok', versions: ['4.1.2'] }, c);
     expect(r.hostPatch.staged).toBe('4.1.2');
     expect(r.appPatch).toEqual({ staged: '4.1.2' });
+    expect(r.readBack).toEqual({ staged: '4.1.2' });
   });
+
+  it.each([
+    ['no version', []],
+    ['only another version', ['5.0.0']],
+  ])(
+    'a download that reported %s leaves staged unknown rather than copying the target',
+    (_what, versions) => {
+      const r = decideHostResult(inFlight('staging'), { kind: 'ok', versions }, c);
+      expect(r.hostPatch.staged).toBe('');
+      expect(r.appPatch).toEqual({ staged: '' });
+    },
+  );
 
   it('an upgrade records its downtime from the host start and the backup it made', () => {
     const r = decideHostResult(
@@ -62,8 +75,8 @@ describe('host results › what status learns', () => {
     expect(r.appPatch).toEqual({ lastBackupId: 'b-7' });
   });
 
-  it('a verified upgrade is installed, healthy, and out of maintenance', () => {
-    const r = decideHostResult(inFlight('verifying'), { kind: 'ok' }, c);
+  it('a verified upgrade is installed (as read back), healthy, and out of maintenance', () => {
+    const r = decideHostResult(inFlight('verifying'), { kind: 'ok', installed: '4.1.2' }, c);
     expect(r.hostPatch.installed).toBe('4.1.2');
     expect(r.appPatch).toEqual({
       installed: '4.1.2',
@@ -73,15 +86,50 @@ describe('host results › what status learns', () => {
     });
   });
 
+  it('a verify that read nothing back records installed unknown, never the planned target', () => {
+    const r = decideHostResult(inFlight('verifying', { installed: '4.1.0' }), { kind: 'ok' }, c);
+    expect(r.hostPatch.state).toBe('upgraded');
+    expect(r.hostPatch.installed).toBe('');
+    expect(r.appPatch.installed).toBe('');
+  });
+
+  it('a verify that read back another version than the target fails and rolls the host back', () => {
+    const r = decideHostResult(inFlight('verifying'), { kind: 'ok', installed: '5.0.0' }, c);
+    expect(r.hostPatch.state).toBe('rolling-back');
+    expect(r.chained).toEqual({ state: 'rolling-back', phase: 'rollback' });
+    expect(r.why).toBe('VERSION_MISMATCH: installed 5.0.0, planned 4.1.2');
+    expect(r.hostPatch.reason).toBe(r.why);
+    expect(r.event).toBe('rollout.host.verifying.failed');
+    expect(r.appPatch.installed).toBeUndefined();
+  });
+
+  it('a final verify that read back another version is verify-failed', () => {
+    const r = decideHostResult(inFlight('final-verifying'), { kind: 'ok', installed: '4.1.1' }, c);
+    expect(r.hostPatch.state).toBe('verify-failed');
+    expect(r.why).toBe('VERSION_MISMATCH: installed 4.1.1, planned 4.1.2');
+  });
+
+  it('the same version written differently is no mismatch', () => {
+    const r = decideHostResult(inFlight('verifying'), { kind: 'ok', installed: 'v4.1.2' }, c);
+    expect(r.hostPatch.state).toBe('upgraded');
+    expect(r.hostPatch.installed).toBe('v4.1.2');
+  });
+
   it('a failed verify is recorded unhealthy, still in maintenance until rolled back', () => {
     const r = decideHostResult(inFlight('verifying'), { kind: 'failed', why: 'health: 500' }, c);
     expect(r.appPatch).toEqual({ lastHealth: 'failed: health: 500', lastHealthAt: NOW });
   });
 
-  it('a rolled-back host leaves maintenance and keeps why its upgrade failed', () => {
-    const r = decideHostResult(inFlight('rolling-back', { reason: 'apply: EXIT 1' }), { kind: 'ok' }, c);
+  it('a rolled-back host leaves maintenance, records the version read back, and keeps why its upgrade failed', () => {
+    const r = decideHostResult(
+      inFlight('rolling-back', { reason: 'apply: EXIT 1' }),
+      { kind: 'ok', installed: '4.1.0' },
+      c,
+    );
     expect(r.hostPatch.reason).toBe('apply: EXIT 1');
-    expect(r.appPatch).toEqual({ maintenance: false });
+    expect(r.hostPatch.installed).toBe('4.1.0');
+    expect(r.appPatch).toEqual({ installed: '4.1.0', maintenance: false });
+    expect(r.readBack).toEqual({ installed: '4.1.0' });
   });
 
   it('a failed rollback leaves maintenance on', () => {

@@ -8,21 +8,34 @@
  *   upgrading        ok ─▶ verifying (chained)        failed ─▶ rolling-back (chained)
  *   verifying        ok ─▶ upgraded                   failed ─▶ rolling-back (chained)
  *   final-verifying  ok ─▶ verified                   failed ─▶ verify-failed
+ *   (a verify ok whose read-back installed version is not the target takes its failed row)
  *   rolling-back     ok ─▶ rolled-back                failed ─▶ rollback-failed
  *
  * An answer that never came (lost, or the agent busy with another phase) leaves the host where it
  * is, marked unknown, for reconcile to settle with the agent's journal.
+ *
+ * Versions are the ones read back (read-back.ts): staged from what the download reported, installed
+ * from the report of the verify or rollback. A verify that read back another version than the
+ * target is a failed verify (VERSION_MISMATCH), and takes the failed row.
  */
 import { PHASE_OF_STATE, type HostState, type RolloutHostRecord } from './model';
+import { installedMismatch, stagedVersionOf } from './read-back';
 import type { HostAppPatch, HostPatch } from './rollout-store';
 import type { PhaseHostState } from './transitions';
 
 /** How a phase ended, as far as the rollout cares. */
 export type PhaseOutcome =
-  | { readonly kind: 'ok'; readonly backupId?: string }
+  | {
+      readonly kind: 'ok';
+      readonly backupId?: string;
+      /** The installed version the agent read after the phase, when it read one. */
+      readonly installed?: string;
+      /** Every version the phase's steps reported (a download: what it staged). */
+      readonly versions?: readonly string[];
+    }
   | { readonly kind: 'failed'; readonly why: string }
   /** No answer, or refused because the agent is busy: the phase may still be running there. */
-  | { readonly kind: 'unknown'; readonly why: string };
+  | { readonly kind: 'unknown'; readonly why: string; readonly busy?: boolean };
 
 interface ResultRow {
   /** The state the host takes. */
@@ -30,23 +43,31 @@ interface ResultRow {
   /** True when `to` sends its phase in the same transaction (the host is never between phases). */
   readonly chained: boolean;
   /** What status learns about the host's application. */
-  readonly app: (c: { target: string; now: number; why: string; backupId?: string }) => HostAppPatch;
+  readonly app: (c: AppContext) => HostAppPatch;
+}
+
+interface AppContext {
+  readonly now: number;
+  readonly why: string;
+  /** The version read back: staged after a download, installed after a verify or rollback ('' unread). */
+  readonly version: string;
+  readonly backupId?: string;
 }
 
 const NOTHING = (): HostAppPatch => ({});
-const HEALTHY_ON_TARGET = ({ target, now }: { target: string; now: number }): HostAppPatch => ({
-  installed: target,
+const HEALTHY_READ_BACK = ({ version, now }: AppContext): HostAppPatch => ({
+  installed: version,
   lastHealth: 'ok',
   lastHealthAt: now,
 });
-const UNHEALTHY = ({ why, now }: { why: string; now: number }): HostAppPatch => ({
+const UNHEALTHY = ({ why, now }: AppContext): HostAppPatch => ({
   lastHealth: `failed: ${why}`,
   lastHealthAt: now,
 });
 
 export const HOST_RESULTS: Record<PhaseHostState, { readonly ok: ResultRow; readonly failed: ResultRow }> = {
   staging: {
-    ok: { to: 'staged', chained: false, app: ({ target }) => ({ staged: target }) },
+    ok: { to: 'staged', chained: false, app: ({ version }) => ({ staged: version }) },
     failed: { to: 'stage-failed', chained: false, app: NOTHING },
   },
   upgrading: {
@@ -59,15 +80,19 @@ export const HOST_RESULTS: Record<PhaseHostState, { readonly ok: ResultRow; read
   },
   verifying: {
     // Maintenance, as status shows it, ends when the host is verified (or rolled back).
-    ok: { to: 'upgraded', chained: false, app: (c) => ({ ...HEALTHY_ON_TARGET(c), maintenance: false }) },
+    ok: { to: 'upgraded', chained: false, app: (c) => ({ ...HEALTHY_READ_BACK(c), maintenance: false }) },
     failed: { to: 'rolling-back', chained: true, app: UNHEALTHY },
   },
   'final-verifying': {
-    ok: { to: 'verified', chained: false, app: HEALTHY_ON_TARGET },
+    ok: { to: 'verified', chained: false, app: HEALTHY_READ_BACK },
     failed: { to: 'verify-failed', chained: false, app: UNHEALTHY },
   },
   'rolling-back': {
-    ok: { to: 'rolled-back', chained: false, app: () => ({ maintenance: false }) },
+    ok: {
+      to: 'rolled-back',
+      chained: false,
+      app: ({ version }) => ({ installed: version, maintenance: false }),
+    },
     // A failed rollback leaves maintenance on: the host needs an operator.
     failed: { to: 'rollback-failed', chained: false, app: NOTHING },
   },
@@ -82,6 +107,8 @@ export interface HostResult {
   readonly chained?: { readonly state: PhaseHostState; readonly phase: string };
   /** The failure, for the event and the host's reason. */
   readonly why?: string;
+  /** The version read back that the answer recorded (staged or installed), for the event. */
+  readonly readBack?: { readonly staged?: string; readonly installed?: string };
 }
 
 /**
@@ -90,10 +117,11 @@ export interface HostResult {
  */
 export function decideHostResult(
   h: RolloutHostRecord,
-  outcome: Exclude<PhaseOutcome, { kind: 'unknown' }>,
+  answer: Exclude<PhaseOutcome, { kind: 'unknown' }>,
   c: { readonly target: string; readonly now: number; readonly nextPhaseRunId: string },
 ): HostResult {
   const from = phaseHostState(h.state);
+  const outcome = withReadBackChecked(from, answer, c.target);
   const ok = outcome.kind === 'ok';
   const why = ok ? '' : outcome.why;
   const row = HOST_RESULTS[from][ok ? 'ok' : 'failed'];
@@ -102,17 +130,21 @@ export function decideHostResult(
     phase: null,
     phaseRunId: null,
     unknown: false,
+    // A new phase (chained) or none: the loop guard counts from zero again.
+    resends: 0,
     // A rolled-back host keeps why its upgrade or verify failed: status must still say why.
     reason: ok ? (from === 'rolling-back' ? h.reason : '') : why,
   };
-  if (from === 'staging' && ok) hostPatch.staged = c.target;
-  if (from === 'verifying' && ok) hostPatch.installed = c.target;
+  const read = outcome.kind === 'ok' ? readBackOf(from, outcome, c.target) : {};
+  const version = read.staged ?? read.installed ?? '';
+  if (read.staged !== undefined) hostPatch.staged = read.staged;
+  if (read.installed !== undefined) hostPatch.installed = read.installed;
   if (from === 'upgrading') hostPatch.downtimeMs = Math.max(0, c.now - (h.startedAt ?? c.now));
-  const backupId = ok ? outcome.backupId : undefined;
-  const appPatch = row.app({ target: c.target, now: c.now, why, ...(backupId ? { backupId } : {}) });
+  const backupId = outcome.kind === 'ok' ? outcome.backupId : undefined;
+  const appPatch = row.app({ now: c.now, why, version, ...(backupId ? { backupId } : {}) });
   const event = `rollout.host.${from}.${ok ? 'ok' : 'failed'}`;
-  if (!row.chained)
-    return { event, hostPatch: { ...hostPatch, finishedAt: c.now }, appPatch, ...(ok ? {} : { why }) };
+  const extra = { ...(ok ? {} : { why }), ...(Object.keys(read).length > 0 ? { readBack: read } : {}) };
+  if (!row.chained) return { event, hostPatch: { ...hostPatch, finishedAt: c.now }, appPatch, ...extra };
   const state = phaseHostState(row.to);
   const phase = PHASE_OF_STATE[state] as string;
   return {
@@ -120,8 +152,31 @@ export function decideHostResult(
     hostPatch: { ...hostPatch, phase, phaseRunId: c.nextPhaseRunId },
     appPatch,
     chained: { state, phase },
-    ...(ok ? {} : { why }),
+    ...extra,
   };
+}
+
+/** A verify whose read-back is not the target failed, whatever its steps said. */
+function withReadBackChecked(
+  from: PhaseHostState,
+  outcome: Exclude<PhaseOutcome, { kind: 'unknown' }>,
+  target: string,
+): Exclude<PhaseOutcome, { kind: 'unknown' }> {
+  if (outcome.kind !== 'ok' || (from !== 'verifying' && from !== 'final-verifying')) return outcome;
+  const mismatch = installedMismatch(outcome.installed, target);
+  return mismatch === undefined ? outcome : { kind: 'failed', why: mismatch };
+}
+
+/** What an ok answer read back from the host, by the phase it answers. */
+function readBackOf(
+  from: PhaseHostState,
+  outcome: Extract<PhaseOutcome, { kind: 'ok' }>,
+  target: string,
+): { staged?: string; installed?: string } {
+  if (from === 'staging') return { staged: stagedVersionOf(outcome.versions ?? [], target) };
+  if (from === 'verifying' || from === 'final-verifying' || from === 'rolling-back')
+    return { installed: outcome.installed ?? '' };
+  return {};
 }
 
 /** The host state as one that has a phase in flight; anything else answering is a bug. */

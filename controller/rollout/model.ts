@@ -129,6 +129,8 @@ export interface RolloutRecord {
    * halted on, not more. Status, not spec: the spec is never edited.
    */
   readonly toleratedFailures: number;
+  /** How often the finalize in flight was re-sent (the loop guard, loop-guard.ts). */
+  readonly finalizeResends: number;
   readonly stageAt: number;
   readonly stagedAt: number | null;
   readonly windowOpenedAt: number | null;
@@ -159,6 +161,8 @@ export interface RolloutHostRecord {
   readonly startedAt: number | null;
   readonly finishedAt: number | null;
   readonly downtimeMs: number | null;
+  /** How often the phase in flight was re-sent (the loop guard, loop-guard.ts); 0 for a new phase. */
+  readonly resends: number;
 }
 
 /** Journal run ids on the agent: the upgrade, its verify and its rollback share one run (backups). */

@@ -20,6 +20,8 @@ describe('reconcile › every row', () => {
     ['this run and phase, interrupted by a crash', true, journal({ state: 'interrupted' }), 'resend'],
     ['another run', true, journal({ runId: 'r-1-s', state: 'succeeded' }), 'resend'],
     ['another phase of this run', true, journal({ phase: 'download', state: 'succeeded' }), 'resend'],
+    ['another run, still running (the agent is busy)', true, journal({ runId: 'op-1' }), 'busy'],
+    ['another phase of this run, still running', true, journal({ phase: 'download' }), 'busy'],
   ] as const)('%s: %s', (_what, online, j, kind) => {
     expect(decideReconcile(online, j, expected).kind).toBe(kind);
   });

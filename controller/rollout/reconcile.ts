@@ -7,6 +7,8 @@
  *   no answer to the status query         ─▶ no-answer (look again later)
  *   journal: this run and phase, running  ─▶ running   (wait: the agent finishes it)
  *   journal: this run and phase, ended    ─▶ finished  (take its outcome; never send it again)
+ *   journal: another run, running         ─▶ busy      (the agent would refuse PHASE_BUSY: wait
+ *                                                      with backoff, loop-guard.ts)
  *   journal: another run, or interrupted  ─▶ resend    (never received, or the agent crashed:
  *                                                      its resume table decides per step)
  */
@@ -20,6 +22,7 @@ export type ReconcileStep =
   | { readonly kind: 'no-answer' }
   | { readonly kind: 'running' }
   | { readonly kind: 'finished'; readonly ok: boolean }
+  | { readonly kind: 'busy' }
   | { readonly kind: 'resend' };
 
 /**
@@ -37,5 +40,6 @@ export function decideReconcile(
     if (journal.state === 'succeeded' || journal.state === 'failed')
       return { kind: 'finished', ok: journal.state === 'succeeded' };
   }
+  if (journal !== null && journal.state === 'running') return { kind: 'busy' };
   return { kind: 'resend' };
 }

@@ -18,6 +18,7 @@ interface RolloutRow {
   pause_until: number | null;
   released_batch: number;
   tolerated_failures: number;
+  finalize_resends: number;
   stage_at: number;
   staged_at: number | null;
   window_opened_at: number | null;
@@ -46,6 +47,7 @@ interface HostRow {
   started_at: number | null;
   finished_at: number | null;
   downtime_ms: number | null;
+  resends: number;
 }
 
 function toRollout(r: RolloutRow): RolloutRecord {
@@ -59,6 +61,7 @@ function toRollout(r: RolloutRow): RolloutRecord {
     pauseUntil: r.pause_until,
     releasedBatch: r.released_batch,
     toleratedFailures: r.tolerated_failures,
+    finalizeResends: r.finalize_resends,
     stageAt: r.stage_at,
     stagedAt: r.staged_at,
     windowOpenedAt: r.window_opened_at,
@@ -89,6 +92,7 @@ function toHost(r: HostRow): RolloutHostRecord {
     startedAt: r.started_at,
     finishedAt: r.finished_at,
     downtimeMs: r.downtime_ms,
+    resends: r.resends,
   };
 }
 
@@ -192,6 +196,20 @@ export async function rolloutHosts(db: Tx, rolloutId: string): Promise<RolloutHo
   return rows.map(toHost);
 }
 
+/** The unfinished rollouts that have `hostId` among their hosts (a `phase run` must not go around them). */
+export async function rolloutsHoldingHost(
+  db: Tx,
+  hostId: string,
+): Promise<{ rolloutId: string; deployment: string; state: string }[]> {
+  return db.all<{ rolloutId: string; deployment: string; state: string }>(
+    `SELECT r.id AS rolloutId, r.deployment AS deployment, r.state AS state
+       FROM rollouts r JOIN rollout_hosts h ON h.rollout_id = r.id
+      WHERE h.host_id = ? AND r.state NOT IN (${FINISHED_ROLLOUT_STATES.map(() => '?').join(', ')})
+      ORDER BY r.created_at, r.id`,
+    [hostId, ...FINISHED_ROLLOUT_STATES],
+  );
+}
+
 /**
  * Whether rollout `r` is still in the state (and pause) it was read in. The engine decides from a
  * read made before its write, and an operator's abort, pause or resume may be written in between:
@@ -220,6 +238,7 @@ export type RolloutPatch = Partial<{
   finalizeState: 'sent' | 'succeeded' | 'failed' | null;
   finalizeHost: string;
   finishedAt: number;
+  finalizeResends: number;
 }>;
 
 export type HostPatch = Partial<{
@@ -233,6 +252,7 @@ export type HostPatch = Partial<{
   startedAt: number;
   finishedAt: number | null;
   downtimeMs: number;
+  resends: number;
 }>;
 
 const ROLLOUT_COLUMNS: Record<keyof RolloutPatch, string> = {
@@ -247,6 +267,7 @@ const ROLLOUT_COLUMNS: Record<keyof RolloutPatch, string> = {
   finalizeState: 'finalize_state',
   finalizeHost: 'finalize_host',
   finishedAt: 'finished_at',
+  finalizeResends: 'finalize_resends',
 };
 
 const HOST_COLUMNS: Record<keyof HostPatch, string> = {
@@ -260,6 +281,7 @@ const HOST_COLUMNS: Record<keyof HostPatch, string> = {
   startedAt: 'started_at',
   finishedAt: 'finished_at',
   downtimeMs: 'downtime_ms',
+  resends: 'resends',
 };
 
 function assignments<P extends object>(
@@ -293,7 +315,10 @@ export async function patchHost(tx: Tx, rolloutId: string, hostId: string, patch
   ]);
 }
 
-/** What `convoy status` shows per host about its application; written as rollouts learn it. */
+/**
+ * What `convoy status` shows per host and deployment about its application; written as rollouts
+ * learn it. One row per (host, deployment): two deployments on one host each keep their own.
+ */
 export type HostAppPatch = Partial<{
   installed: string;
   staged: string;
@@ -323,15 +348,14 @@ export async function patchHostApp(
 ): Promise<void> {
   await tx.run(
     `INSERT INTO host_app (host_id, deployment, application, updated_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (host_id) DO UPDATE SET deployment = excluded.deployment, application = excluded.application`,
+       ON CONFLICT (host_id, deployment) DO UPDATE SET application = excluded.application`,
     [hostId, app.deployment, app.application, nowMs],
   );
   const { sql, values } = assignments(patch, HOST_APP_COLUMNS);
-  await tx.run(`UPDATE host_app SET ${sql ? `${sql}, ` : ''}updated_at = ? WHERE host_id = ?`, [
-    ...values,
-    nowMs,
-    hostId,
-  ]);
+  await tx.run(
+    `UPDATE host_app SET ${sql ? `${sql}, ` : ''}updated_at = ? WHERE host_id = ? AND deployment = ?`,
+    [...values, nowMs, hostId, app.deployment],
+  );
 }
 
 export interface HostAppRecord {
@@ -347,7 +371,8 @@ export interface HostAppRecord {
   readonly rolloutId: string | null;
 }
 
-export async function hostApps(db: Tx): Promise<Map<string, HostAppRecord>> {
+/** Every host's application rows, by host id, in deployment order. */
+export async function hostApps(db: Tx): Promise<Map<string, HostAppRecord[]>> {
   const rows = await db.all<{
     host_id: string;
     deployment: string;
@@ -359,22 +384,23 @@ export async function hostApps(db: Tx): Promise<Map<string, HostAppRecord>> {
     last_health: string;
     last_health_at: number | null;
     rollout_id: string | null;
-  }>('SELECT * FROM host_app');
-  return new Map(
-    rows.map((r) => [
-      r.host_id,
-      {
-        hostId: r.host_id,
-        deployment: r.deployment,
-        application: r.application,
-        installed: r.installed,
-        staged: r.staged,
-        maintenance: r.maintenance === 1,
-        lastBackupId: r.last_backup_id,
-        lastHealth: r.last_health,
-        lastHealthAt: r.last_health_at,
-        rolloutId: r.rollout_id,
-      },
-    ]),
-  );
+  }>('SELECT * FROM host_app ORDER BY host_id, deployment');
+  const byHost = new Map<string, HostAppRecord[]>();
+  for (const r of rows) {
+    const list = byHost.get(r.host_id) ?? [];
+    byHost.set(r.host_id, list);
+    list.push({
+      hostId: r.host_id,
+      deployment: r.deployment,
+      application: r.application,
+      installed: r.installed,
+      staged: r.staged,
+      maintenance: r.maintenance === 1,
+      lastBackupId: r.last_backup_id,
+      lastHealth: r.last_health,
+      lastHealthAt: r.last_health_at,
+      rolloutId: r.rollout_id,
+    });
+  }
+  return byHost;
 }

@@ -79,6 +79,7 @@ export class RolloutWriter {
       phaseRunId: send.phaseRunId,
       unknown: false,
       reason: '',
+      resends: 0,
     };
     if (state === 'upgrading' || (state === 'staging' && h.startedAt === null))
       patch.startedAt = this.deps.now();
@@ -109,7 +110,7 @@ export class RolloutWriter {
   ): Promise<boolean> {
     const written = await this.write(r, 'rollout.finalize.sent', { hostId }, async (tx, now) => {
       if (!(await rolloutUnchanged(tx, r))) return false;
-      await patchRollout(tx, r.id, { finalizeState: 'sent', finalizeHost: hostId }, now);
+      await patchRollout(tx, r.id, { finalizeState: 'sent', finalizeHost: hostId, finalizeResends: 0 }, now);
       await this.insertRun(tx, r, hostId, send, prepared);
       return true;
     });
@@ -128,7 +129,7 @@ export class RolloutWriter {
     prepared: PreparedRecipe,
   ): Promise<void> {
     const chained = result.chained;
-    const data = { hostId: h.hostId, reason: result.why, next: chained?.state };
+    const data = { hostId: h.hostId, reason: result.why, next: chained?.state, ...result.readBack };
     await this.write(r, result.event, data, async (tx, now) => {
       await patchHost(tx, r.id, h.hostId, result.hostPatch);
       await this.hostApp(tx, r, h.hostId, result.appPatch, now);
@@ -161,22 +162,53 @@ export class RolloutWriter {
    */
   async resend(
     r: RolloutRecord,
-    what: { readonly hostId: string; readonly finalize: boolean; readonly journal: string | null },
+    what: {
+      readonly hostId: string;
+      readonly finalize: boolean;
+      readonly journal: string | null;
+      /** The loop guard's count after this re-send; absent for a re-send that does not count (busy). */
+      readonly resends?: number;
+    },
     lostPhaseRunId: string | null,
     send: PhaseSend,
     prepared: PreparedRecipe,
   ): Promise<void> {
     const kind = what.finalize ? 'rollout.finalize.resent' : 'rollout.host.resent';
+    const resends = what.resends;
     await this.write(
       r,
       kind,
-      { hostId: what.hostId, phase: send.phase, journal: what.journal },
+      { hostId: what.hostId, phase: send.phase, journal: what.journal, resends },
       async (tx, now) => {
         if (!what.finalize)
-          await patchHost(tx, r.id, what.hostId, { phaseRunId: send.phaseRunId, unknown: false });
+          await patchHost(tx, r.id, what.hostId, {
+            phaseRunId: send.phaseRunId,
+            unknown: false,
+            ...(resends === undefined ? {} : { resends }),
+          });
+        else if (resends !== undefined) await patchRollout(tx, r.id, { finalizeResends: resends }, now);
         if (lostPhaseRunId !== null) await markPhaseRunLost(tx, lostPhaseRunId, now);
         await this.insertRun(tx, r, what.hostId, send, prepared);
       },
+    );
+  }
+
+  /** The agent answered PHASE_BUSY (or its journal shows another phase running): the flight waits. */
+  async busy(
+    r: RolloutRecord,
+    what: {
+      readonly hostId: string;
+      readonly finalize: boolean;
+      readonly waits: number;
+      readonly waitMs: number;
+    },
+  ): Promise<void> {
+    const kind = what.finalize ? 'rollout.finalize.busy' : 'rollout.host.busy';
+    await this.write(
+      r,
+      kind,
+      { hostId: what.hostId, waits: what.waits, waitMs: what.waitMs },
+      async () => {},
     );
   }
 

@@ -163,6 +163,31 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE rollouts ADD COLUMN tolerated_failures INTEGER NOT NULL DEFAULT 0;
   `,
+  // 3 (rails): an application's state is kept per host and deployment (two deployments on one host
+  // no longer overwrite each other's row), and the loop guard counts re-sends of a phase.
+  `
+  CREATE TABLE host_app_by_deployment (
+    host_id         TEXT NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+    deployment      TEXT NOT NULL,
+    application     TEXT NOT NULL,
+    installed       TEXT NOT NULL DEFAULT '',
+    staged          TEXT NOT NULL DEFAULT '',
+    maintenance     INTEGER NOT NULL DEFAULT 0,
+    last_backup_id  TEXT NOT NULL DEFAULT '',
+    last_health     TEXT NOT NULL DEFAULT '',
+    last_health_at  INTEGER,
+    rollout_id      TEXT,
+    updated_at      INTEGER NOT NULL,
+    PRIMARY KEY (host_id, deployment)
+  );
+  INSERT INTO host_app_by_deployment
+    SELECT host_id, deployment, application, installed, staged, maintenance, last_backup_id,
+           last_health, last_health_at, rollout_id, updated_at FROM host_app;
+  DROP TABLE host_app;
+  ALTER TABLE host_app_by_deployment RENAME TO host_app;
+  ALTER TABLE rollout_hosts ADD COLUMN resends INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE rollouts ADD COLUMN finalize_resends INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 /** Applies pending migrations; refuses a store written by a newer Convoy. */

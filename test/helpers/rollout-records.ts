@@ -63,6 +63,7 @@ export function rollout(
     pauseUntil: null,
     releasedBatch: 0,
     toleratedFailures: 0,
+    finalizeResends: 0,
     stageAt: IN_WINDOW - 3_600_000,
     stagedAt: IN_WINDOW - 1_800_000,
     windowOpenedAt: null,
@@ -99,6 +100,7 @@ export function host(
     startedAt: null,
     finishedAt: null,
     downtimeMs: null,
+    resends: 0,
     ...overrides,
   };
 }
