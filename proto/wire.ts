@@ -83,6 +83,20 @@ export interface WireHostView {
   lastHealthAtMs: number;
   currentRollout: string;
   clockSkewMs: number;
+  /** One per deployment on the host (GetStatus only; empty from ListHosts). */
+  apps: WireHostApp[];
+}
+
+export interface WireHostApp {
+  deployment: string;
+  application: string;
+  installedVersion: string;
+  stagedVersion: string;
+  maintenance: boolean;
+  lastBackupId: string;
+  lastHealth: string;
+  lastHealthAtMs: number;
+  currentRollout: string;
 }
 
 export interface WireControllerInfo {
@@ -143,6 +157,9 @@ export interface WireRunPhaseRequest {
   installed: string;
   timeoutMs: number;
   runId: string;
+  approve: boolean;
+  override: boolean;
+  reason: string;
 }
 
 export interface WireStepReport {

@@ -12,6 +12,7 @@ import type {
   WireControllerInfo,
   WireCreatedToken,
   WireCreateTokenRequest,
+  WireHostApp,
   WireHostView,
   WirePingRequest,
   WirePingResult,
@@ -162,10 +163,11 @@ function pingResult(r: DispatchResult): WirePingResult {
 export function hostView(
   h: HostRecord,
   gateway: AgentGateway,
-  app?: HostAppRecord,
+  apps: readonly HostAppRecord[] = [],
   unfinished?: ReadonlySet<string>,
 ): WireHostView {
-  const rollout = app?.rolloutId ?? '';
+  const views = apps.map((a) => hostAppView(a, unfinished));
+  const first = views[0];
   return {
     id: h.id,
     hostname: h.hostname,
@@ -181,16 +183,32 @@ export function hostView(
     osPrettyName: h.facts.osPrettyName,
     lastSeq: h.lastSeq,
     keyId: h.keyId,
-    deployment: app?.deployment ?? '',
-    application: app?.application ?? '',
-    installedVersion: app?.installed ?? '',
-    stagedVersion: app?.staged ?? '',
-    maintenance: app?.maintenance ?? false,
-    lastBackupId: app?.lastBackupId ?? '',
-    lastHealth: app?.lastHealth ?? '',
-    lastHealthAtMs: app?.lastHealthAt ?? 0,
-    currentRollout: unfinished?.has(rollout) === true ? rollout : '',
+    deployment: first?.deployment ?? '',
+    application: first?.application ?? '',
+    installedVersion: first?.installedVersion ?? '',
+    stagedVersion: first?.stagedVersion ?? '',
+    maintenance: first?.maintenance ?? false,
+    lastBackupId: first?.lastBackupId ?? '',
+    lastHealth: first?.lastHealth ?? '',
+    lastHealthAtMs: first?.lastHealthAtMs ?? 0,
+    currentRollout: first?.currentRollout ?? '',
     clockSkewMs: gateway.clockSkew(h.id) ?? 0,
+    apps: views,
+  };
+}
+
+function hostAppView(app: HostAppRecord, unfinished: ReadonlySet<string> | undefined): WireHostApp {
+  const rollout = app.rolloutId ?? '';
+  return {
+    deployment: app.deployment,
+    application: app.application,
+    installedVersion: app.installed,
+    stagedVersion: app.staged,
+    maintenance: app.maintenance,
+    lastBackupId: app.lastBackupId,
+    lastHealth: app.lastHealth,
+    lastHealthAtMs: app.lastHealthAt ?? 0,
+    currentRollout: unfinished?.has(rollout) === true ? rollout : '',
   };
 }
 

@@ -1,6 +1,8 @@
 /**
- * RunPhase: compile the recipe, record the run (write-ahead), send the signed `phase` command
- * to the host's agent, and store every step's result when it answers.
+ * RunPhase: compile the recipe, check a mutating phase against the policy of the host's
+ * deployments and the lock of a running rollout (rollout/phase-run-policy.ts), record the run
+ * (write-ahead), send the signed `phase` command to the host's agent, and store every step's
+ * result when it answers.
  */
 import { randomUUID } from 'node:crypto';
 import { ConvoyError, isErrorCode, type ErrorCode } from '../../shared/errors';
@@ -10,6 +12,16 @@ import type { WirePhaseReport, WireRunPhaseRequest } from '../../proto/wire';
 import type { OperatorDeps } from '../deps';
 import { prepareRecipe } from '../phase/recipe';
 import { sendPhase } from '../phase/send';
+import { listDeployments } from '../rollout/deployment-store';
+import {
+  decidePhaseRun,
+  deploymentHasHost,
+  MUTATING_PHASES,
+  type HostDeployment,
+} from '../rollout/phase-run-policy';
+import { effectivePolicy } from '../rollout/plan';
+import { hostApps, rolloutsHoldingHost } from '../rollout/rollout-store';
+import { appendEvent } from '../store/events';
 import { recordPhaseRunStart } from '../store/phase-runs';
 import type { HostRecord } from '../store/store';
 
@@ -46,6 +58,7 @@ export async function runPhaseOnHost(
       field: 'run_id',
     });
   }
+  await checkPhaseRunPolicy(deps, host, req);
   const runId = req.runId || randomUUID();
   const phaseRunId = randomUUID();
   await recordPhaseRunStart(deps.store.db, {
@@ -73,4 +86,53 @@ export async function runPhaseOnHost(
     throw new ConvoyError(code, call.message, { hostId: host.id });
   }
   return call.report;
+}
+
+/**
+ * A mutating phase on a host of a deployment: the policy and any running rollout's lock, or the
+ * operator's override, recorded in the audit log with its reason before anything is sent.
+ */
+async function checkPhaseRunPolicy(
+  deps: OperatorDeps,
+  host: HostRecord,
+  req: WireRunPhaseRequest,
+): Promise<void> {
+  if (!MUTATING_PHASES.has(req.phase)) return;
+  const apps = (await hostApps(deps.store.db)).get(host.id) ?? [];
+  const deployments: HostDeployment[] = (await listDeployments(deps.store))
+    .filter((d) => deploymentHasHost(d.spec, host))
+    .map((d) => ({
+      name: d.spec.name,
+      policy: effectivePolicy(prepareRecipe(d.recipeYaml, d.recipeLabel).recipe, d.spec.policy),
+      installed: req.installed || (apps.find((a) => a.deployment === d.spec.name)?.installed ?? ''),
+    }));
+  const verdict = decidePhaseRun({
+    phase: req.phase,
+    target: req.target,
+    approve: req.approve === true,
+    override: req.override === true,
+    reason: req.reason ?? '',
+    deployments,
+    holds: await rolloutsHoldingHost(deps.store.db, host.id),
+  });
+  if (verdict.kind === 'refused')
+    throw new ConvoyError(verdict.code, `phase ${req.phase} on ${host.id}: ${verdict.message}`, {
+      hostId: host.id,
+      phase: req.phase,
+    });
+  if (verdict.kind !== 'overridden') return;
+  await deps.store.db.write((tx) =>
+    appendEvent(tx, {
+      at: deps.now(),
+      actor: 'operator',
+      kind: 'phase.override',
+      hostId: host.id,
+      data: { phase: req.phase, target: req.target, reason: req.reason, wentAround: verdict.refusals },
+    }),
+  );
+  deps.log.warn('phase run goes around the rollout policy', {
+    hostId: host.id,
+    phase: req.phase,
+    reason: req.reason,
+  });
 }

@@ -2,7 +2,7 @@
  * The host table `convoy status` (the live fleet) and `convoy hosts list` (any state) print, and
  * the JSON of one host that `hosts show|approve|revoke` share.
  */
-import type { WireHostView } from '../../../proto/wire';
+import type { WireHostApp, WireHostView } from '../../../proto/wire';
 import { formatDuration } from '../../../shared/duration';
 import { parseLabelsFlag, withClient, type CommonFlags } from '../common';
 import { ago, printJson, printTable } from '../output';
@@ -19,7 +19,7 @@ export function showHosts(flags: SelectFlags, method: 'GetStatus' | 'ListHosts')
       if (hosts.length === 0) {
         return void process.stdout.write('no hosts enrolled yet (see: convoy token create --help)\n');
       }
-      const apps = method === 'GetStatus' && hosts.some((h) => h.application !== '');
+      const apps = method === 'GetStatus' && hosts.some((h) => appsOf(h).length > 0);
       printTable(
         [
           'HOST',
@@ -31,26 +31,22 @@ export function showHosts(flags: SelectFlags, method: 'GetStatus' | 'ListHosts')
           'LABELS',
           ...(apps ? ['APP', 'INSTALLED', 'STAGED', 'MAINT', 'BACKUP', 'HEALTH', 'ROLLOUT'] : []),
         ],
-        hosts.map((h) => [
-          h.id,
-          h.hostname,
-          h.state,
-          onlineText(h),
-          ago(h.lastSeenMs),
-          h.agentVersion,
-          labelsText(h),
-          ...(apps
-            ? [
-                h.application === '' ? '-' : `${h.application} (${h.deployment})`,
-                h.installedVersion || '-',
-                h.stagedVersion || '-',
-                h.maintenance ? 'ON' : 'off',
-                h.lastBackupId || '-',
-                h.lastHealth === '' ? '-' : `${h.lastHealth.slice(0, 40)} ${ago(h.lastHealthAtMs)}`,
-                h.currentRollout || '-',
-              ]
-            : []),
-        ]),
+        // One line per deployment on the host: the host's own columns on the first only.
+        hosts.flatMap((h) => {
+          const own = [
+            h.id,
+            h.hostname,
+            h.state,
+            onlineText(h),
+            ago(h.lastSeenMs),
+            h.agentVersion,
+            labelsText(h),
+          ];
+          if (!apps) return [own];
+          const list = appsOf(h);
+          if (list.length === 0) return [[...own, '-', '-', '-', 'off', '-', '-', '-']];
+          return list.map((a, i) => [...(i === 0 ? own : own.map(() => '')), ...appCells(a)]);
+        }),
       );
       process.stdout.write(`${hosts.filter((h) => h.online).length}/${hosts.length} online\n`);
     },
@@ -58,7 +54,53 @@ export function showHosts(flags: SelectFlags, method: 'GetStatus' | 'ListHosts')
   );
 }
 
+/** The host's applications, one per deployment (older controllers fill only the flat fields). */
+function appsOf(h: WireHostView): WireHostApp[] {
+  if ((h.apps ?? []).length > 0) return h.apps;
+  if (h.application === '') return [];
+  return [
+    {
+      deployment: h.deployment,
+      application: h.application,
+      installedVersion: h.installedVersion,
+      stagedVersion: h.stagedVersion,
+      maintenance: h.maintenance,
+      lastBackupId: h.lastBackupId,
+      lastHealth: h.lastHealth,
+      lastHealthAtMs: h.lastHealthAtMs,
+      currentRollout: h.currentRollout,
+    },
+  ];
+}
+
+function appCells(a: WireHostApp): string[] {
+  return [
+    `${a.application} (${a.deployment})`,
+    a.installedVersion || '-',
+    a.stagedVersion || '-',
+    a.maintenance ? 'ON' : 'off',
+    a.lastBackupId || '-',
+    a.lastHealth === '' ? '-' : `${a.lastHealth.slice(0, 40)} ${ago(a.lastHealthAtMs)}`,
+    a.currentRollout || '-',
+  ];
+}
+
+function appJson(a: WireHostApp): Record<string, unknown> {
+  return {
+    deployment: a.deployment,
+    application: a.application,
+    installed: a.installedVersion,
+    staged: a.stagedVersion,
+    maintenance: a.maintenance,
+    lastBackupId: a.lastBackupId,
+    lastHealth: a.lastHealth,
+    lastHealthAt: a.lastHealthAtMs > 0 ? new Date(a.lastHealthAtMs).toISOString() : null,
+    rollout: a.currentRollout || null,
+  };
+}
+
 export function statusJson(h: WireHostView): Record<string, unknown> {
+  const apps = appsOf(h);
   return {
     id: h.id,
     hostname: h.hostname,
@@ -73,20 +115,9 @@ export function statusJson(h: WireHostView): Record<string, unknown> {
     enrolledAt: new Date(h.enrolledAtMs).toISOString(),
     lastSeq: h.lastSeq,
     keyId: h.keyId,
-    app:
-      h.application === ''
-        ? null
-        : {
-            deployment: h.deployment,
-            application: h.application,
-            installed: h.installedVersion,
-            staged: h.stagedVersion,
-            maintenance: h.maintenance,
-            lastBackupId: h.lastBackupId,
-            lastHealth: h.lastHealth,
-            lastHealthAt: h.lastHealthAtMs > 0 ? new Date(h.lastHealthAtMs).toISOString() : null,
-            rollout: h.currentRollout || null,
-          },
+    // The first deployment's application (as before several could share a host), then every one.
+    app: apps[0] === undefined ? null : appJson(apps[0]),
+    apps: apps.map(appJson),
   };
 }
 

@@ -28,6 +28,9 @@ interface PhaseFlags extends CommonFlags {
   var: string[];
   timeout?: number;
   run?: string;
+  approve?: boolean;
+  override?: boolean;
+  reason?: string;
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -53,6 +56,12 @@ export function registerPhaseRun(phase: Command): void {
     .option('--installed <version>', 'the version {{installed}} stands for')
     .option('--var <k=v>', 'override a recipe var (repeatable)', collect, [])
     .option('--run <id>', 'continue a run: the run id an earlier phase printed (rollback finds its backup)')
+    .option('--approve', "approve a jump the deployment's policy holds (a major upgrade)")
+    .option(
+      '--override',
+      "go around the deployment's policy and a running rollout's lock (needs --reason; audited)",
+    )
+    .option('--reason <text>', 'why the policy is gone around: recorded in the audit log')
     .addOption(
       flagOption(
         '--timeout <duration>',
@@ -130,6 +139,9 @@ function phaseRequest(flags: PhaseFlags): PhaseRequest {
     installed: flags.installed ?? '',
     timeoutMs: flags.timeout ?? 0,
     runId: flags.run ?? '',
+    approve: flags.approve === true,
+    override: flags.override === true,
+    reason: flags.reason ?? '',
   };
 }
 
