@@ -112,6 +112,11 @@ export interface RolloutSpec {
   readonly estimateMsPerHost: number | null;
   /** The role whose host runs `finalize`, when the recipe has one. */
   readonly finalizeRole: string | null;
+  /**
+   * The recipe's cautions for this jump, acknowledged by the operator at start (absent in
+   * rollouts stored before cautions needed an acknowledgement).
+   */
+  readonly cautions?: readonly string[];
 }
 
 export interface RolloutRecord {

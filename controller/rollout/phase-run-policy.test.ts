@@ -92,9 +92,9 @@ describe('phase run policy › the deployment policy', () => {
 describe('phase run policy › which deployments have the host', () => {
   const host = { id: 'h-1', labels: { role: 'core', env: 'prod' } };
   it('by id or by selector', () => {
-    expect(deploymentHasHost({ hosts: [{ id: 'h-1' }] }, host)).toBe(true);
-    expect(deploymentHasHost({ hosts: [{ id: 'h-2' }] }, host)).toBe(false);
-    expect(deploymentHasHost({ hosts: [{ select: { env: 'prod' } }] }, host)).toBe(true);
-    expect(deploymentHasHost({ hosts: [{ select: { env: 'dev' } }] }, host)).toBe(false);
+    expect(deploymentHasHost({ hosts: [{ id: 'h-1', vars: {} }] }, host)).toBe(true);
+    expect(deploymentHasHost({ hosts: [{ id: 'h-2', vars: {} }] }, host)).toBe(false);
+    expect(deploymentHasHost({ hosts: [{ select: { env: 'prod' }, vars: {} }] }, host)).toBe(true);
+    expect(deploymentHasHost({ hosts: [{ select: { env: 'dev' }, vars: {} }] }, host)).toBe(false);
   });
 });

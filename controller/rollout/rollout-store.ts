@@ -149,6 +149,15 @@ export async function insertRollout(db: Sqlite, r: NewRollout): Promise<void> {
         stageAt: r.stageAt,
       },
     });
+    // The acknowledgement is part of the audit log, with the text the operator acknowledged.
+    const cautions = r.spec.cautions ?? [];
+    if (cautions.length > 0)
+      await appendEvent(tx, {
+        at: r.nowMs,
+        actor: r.createdBy,
+        kind: 'rollout.cautions.acknowledged',
+        data: { rolloutId: r.id, deployment: r.spec.deployment, target: r.spec.target, cautions },
+      });
   });
 }
 

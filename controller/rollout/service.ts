@@ -29,6 +29,8 @@ export interface RolloutRequest {
   readonly approve: boolean;
   readonly stageNow: boolean;
   readonly stageAtMs: number;
+  /** Start only: the operator read the cautions that apply (--acknowledge-cautions). */
+  readonly acknowledgeCautions?: boolean;
 }
 
 const starting = new Map<string, Promise<unknown>>();
@@ -81,6 +83,14 @@ async function startNow(deps: RolloutServiceDeps, req: RolloutRequest, actor: st
       .map((h) => `${h.hostname}: ${h.verdict?.reason ?? ''}`);
     throw new ConvoyError('APPROVAL_REQUIRED', `${why.join('; ')}; run again with --approve`);
   }
+  // The vendor's warnings for this jump are read before anything is stored, not after.
+  if (plan.cautions.length > 0 && req.acknowledgeCautions !== true)
+    throw new ConvoyError(
+      'CAUTION_UNACKNOWLEDGED',
+      `cannot start ${req.deployment}: ${plan.cautions.length} caution(s) apply: ${plan.cautions
+        .map((c) => `CAUTION: ${c}`)
+        .join('; ')}; read them, then run again with --acknowledge-cautions`,
+    );
   const now = deps.clock.now();
   const stageAt = req.stageNow
     ? now
@@ -111,6 +121,7 @@ async function startNow(deps: RolloutServiceDeps, req: RolloutRequest, actor: st
     approved: req.approve,
     estimateMsPerHost: plan.estimateMsPerHost,
     finalizeRole: plan.finalizeRole,
+    cautions: plan.cautions,
   };
   const id = `r-${randomBytes(5).toString('hex')}`;
   await insertRollout(deps.store.db, { id, spec, stageAt, createdBy: actor, nowMs: deps.now() });

@@ -57,6 +57,8 @@ export interface RolloutView {
   readonly estimateMsPerHost: number | null;
   /** Failed hosts the rollout tolerates: the spec's threshold plus what resumed halts accepted. */
   readonly maxFailures: number;
+  /** The recipe's cautions for this jump that the operator acknowledged at start. */
+  readonly cautions: readonly string[];
   /** The scheduler's clock (warped in the demo and tests), which windows are judged on. */
   readonly schedulerNow: number;
   /**
@@ -126,6 +128,7 @@ export function buildRolloutView(
         : new Set(pending.filter((h) => h.batch >= 0).map((h) => h.batch)).size * r.spec.estimateMsPerHost,
     estimateMsPerHost: r.spec.estimateMsPerHost,
     maxFailures: r.spec.maxFailures + r.toleratedFailures,
+    cautions: r.spec.cautions ?? [],
     schedulerNow,
     engineTicks,
     hosts: hosts.map((h) => ({

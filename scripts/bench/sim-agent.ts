@@ -3,7 +3,10 @@
  * heartbeats, every command verified and journaled, every answer signed) with commands that do no
  * work. `phase` answers at once that each step of the phase ran and succeeded, streaming one
  * progress report per step first, as the real agent does, and keeps a phase journal that `status`
- * reports; `check` reports installed 1.0.0 and 1.0.1 available.
+ * reports; `check` reports installed 1.0.0 and 1.0.1 available. Like a real agent with a pinned
+ * recipe, download steps report the target as staged, and upgrade, finalize and verify read back
+ * the target as installed (rollback: the version installed before), unless `installedAfter` says
+ * otherwise.
  *
  * The rollout benchmark (./sim-swarm) takes it as it is: what is left to measure is the
  * controller. In-process controller tests (test/helpers/scripted-agent.ts) override `phaseOutcome`
@@ -86,7 +89,14 @@ export type PhaseOutcome =
   /** The first step ran and failed (STEP_FAILED), the rest did not run; answered at once. */
   | 'fail'
   /** Running (so says the journal) until `release`; meanwhile other phases are refused PHASE_BUSY. */
-  | 'hold';
+  | 'hold'
+  /** Refused PHASE_BUSY, as if another phase were running (the journal is left as it is). */
+  | 'busy'
+  /**
+   * The agent dies inside the first step: its journal says the phase was interrupted there, its
+   * stream drops, and it reconnects (as a supervised agent restarts); nothing is answered.
+   */
+  | 'crash';
 
 export interface SimAgentOptions {
   /** Wait before opening a new stream after one ends, ms. Default 1000. */
@@ -102,6 +112,8 @@ interface PhaseRun {
   readonly recipe: string;
   readonly digest: string;
   readonly steps: readonly RawStep[];
+  readonly installed: string | null;
+  readonly staged: string | null;
 }
 
 /** A held phase and where to answer it: the stream that asked, or nowhere (its controller died). */
@@ -195,6 +207,14 @@ export class SimAgent {
     return 'ok';
   }
 
+  /** The installed version the phase's report reads back (null: none read). */
+  protected installedAfter(command: PhaseCommand): string | null {
+    if (command.phase === 'check') return SIM_INSTALLED;
+    if (command.phase === 'rollback') return command.vars['installed'] ?? null;
+    if (command.phase === 'download') return null;
+    return command.vars['target'] ?? null;
+  }
+
   /** A command failed verification and was dropped unanswered, as the real agent drops it. */
   protected refused(code: string, message: string): void {
     this.log.warn('command refused', { code, reason: message });
@@ -277,8 +297,8 @@ export class SimAgent {
     }
     const command = parsed.value;
     const outcome = this.phaseOutcome(command);
-    if (this.held !== undefined) {
-      const message = `phase run ${this.held.run.runId} is still running`;
+    if (this.held !== undefined || outcome === 'busy') {
+      const message = `phase run ${this.held?.run.runId ?? 'of another operator'} is still running`;
       return reply('refusal', { code: 'PHASE_BUSY', message });
     }
     const run: PhaseRun = {
@@ -287,15 +307,29 @@ export class SimAgent {
       recipe: recipeName(command.recipe),
       digest: command.digest,
       steps: phaseSteps(command.recipe, command.phase),
+      installed: this.installedAfter(command),
+      staged: command.phase === 'download' ? (command.vars['target'] ?? null) : null,
     };
+    if (outcome === 'crash') return this.crash(run);
     if (outcome !== 'hold') return this.endPhase(run, outcome === 'ok', reply);
     this.held = { run, stream, reply };
     this.lastPhase = journalEntry(run, 'running', run.steps[0]?.id ?? null, []);
   }
 
+  /** Dies inside the first step of `run`: the journal says interrupted, the stream drops, it reconnects. */
+  private crash(run: PhaseRun): void {
+    this.lastPhase = journalEntry(run, 'interrupted', run.steps[0]?.id ?? null, []);
+    const stream = this.stream;
+    if (stream === undefined) return;
+    this.onClosed(stream, 'the simulated agent crashed in a step');
+    stream.cancel();
+  }
+
   /** The journal entry ends, then the answer: one progress report per step that ran, the report last. */
   private endPhase(run: PhaseRun, ok: boolean, reply: Reply): void {
-    const steps = ok ? run.steps.map(stepSucceeded) : run.steps.slice(0, 1).map(stepFailed);
+    const steps = ok
+      ? run.steps.map((s) => stepSucceeded(s, run.staged))
+      : run.steps.slice(0, 1).map(stepFailed);
     const completed = ok ? steps.map((s) => s.stepId) : [];
     this.lastPhase = journalEntry(run, ok ? 'succeeded' : 'failed', null, completed);
     for (const step of steps) reply('progress', { runId: run.runId, step } satisfies StepProgress);
@@ -307,7 +341,7 @@ export class SimAgent {
       recipe: run.recipe,
       digest: run.digest,
       ok,
-      installed: check ? SIM_INSTALLED : null,
+      installed: ok ? run.installed : null,
       available: check ? [...SIM_AVAILABLE] : null,
       resumed: null,
       steps,
@@ -363,7 +397,7 @@ function journalEntry(
   return { runId: run.runId, recipe: run.recipe, phase: run.phase, state, step, completed };
 }
 
-function stepSucceeded(s: RawStep): StepReport {
+function stepSucceeded(s: RawStep, staged: string | null = null): StepReport {
   return {
     stepId: s.id,
     type: s.type,
@@ -374,7 +408,7 @@ function stepSucceeded(s: RawStep): StepReport {
     durationMs: 0,
     outputTail: '',
     backupId: null,
-    versions: [],
+    versions: staged === null ? [] : [staged],
     error: null,
   };
 }

@@ -4,6 +4,9 @@
  * (./scripted-agent.ts) enrolled through the real Enroll RPC, and a RolloutEngine on a warped
  * scheduler clock that starts at a fixed instant, so windows and staging times are exact.
  *
+ * `serveOperator()` also serves the operator API on STATE_DIR/convoy.sock, for the CLI run in
+ * process (./cli-in-process.ts) against this controller.
+ *
  * `crash()` drops the controller side as kill -9 would (the store closes first, so nothing written
  * after that instant lands), `restart()` opens a new store, gateway and RolloutEngine on the same
  * file and port. `stop()` closes everything; call it in afterAll/finally.
@@ -19,7 +22,10 @@ import { createEnrollmentToken, EnrollRateLimiter } from '../../controller/enrol
 import { AgentGateway } from '../../controller/gateway/gateway';
 import { SchedulerClock } from '../../controller/rollout/clock';
 import { applyDeployments } from '../../controller/rollout/deployment-store';
-import { RolloutEngine } from '../../controller/rollout/engine';
+import { RolloutEngine, type EngineDeps } from '../../controller/rollout/engine';
+import { operatorHandlers } from '../../controller/operator/handlers';
+import { rolloutHandlers } from '../../controller/operator/rollout-handlers';
+import { OPERATOR_SOCKET } from '../../controller/operator-socket';
 import type { RolloutHostRecord, RolloutRecord } from '../../controller/rollout/model';
 import { getRollout, rolloutHosts } from '../../controller/rollout/rollout-store';
 import { startRollout, type RolloutServiceDeps } from '../../controller/rollout/service';
@@ -53,7 +59,11 @@ interface ControllerSide {
   readonly engine: RolloutEngine;
   readonly clock: CountingClock;
   readonly deps: RolloutServiceDeps;
+  operator?: grpc.Server;
 }
+
+/** Engine knobs a test may set: the PHASE_BUSY backoff and its jitter. */
+export type EngineOptions = Pick<EngineDeps, 'random' | 'busyBackoff'>;
 
 export interface RolloutPhaseRun {
   readonly host_id: string;
@@ -74,13 +84,16 @@ export class EngineHarness {
   private key!: ControllerKey;
   private port = 0;
 
-  private constructor(private readonly clockStartMs: number) {
+  private constructor(
+    private readonly clockStartMs: number,
+    private readonly engineOptions: EngineOptions,
+  ) {
     this.log = createLogger({ sink: (line) => this.logs.push(line), level: 'info', now: Date.now });
   }
 
   /** A controller side whose scheduler clock starts at `clockStartMs` and warps when idle. */
-  static async start(clockStartMs: number): Promise<EngineHarness> {
-    const h = new EngineHarness(clockStartMs);
+  static async start(clockStartMs: number, engineOptions: EngineOptions = {}): Promise<EngineHarness> {
+    const h = new EngineHarness(clockStartMs, engineOptions);
     try {
       h.side = await h.open('127.0.0.1:0', clockStartMs);
     } catch (err) {
@@ -151,6 +164,18 @@ export class EngineHarness {
       actor: 'test',
       nowMs: Date.now(),
     });
+  }
+
+  /** Serves the operator API on STATE_DIR/convoy.sock (the CLI's `--state-dir` finds it there). */
+  async serveOperator(): Promise<void> {
+    const server = new grpc.Server();
+    const { deps } = this.side;
+    server.addService(loadConvoyProtos().OperatorService.service, {
+      ...operatorHandlers(deps),
+      ...rolloutHandlers(deps),
+    });
+    await bind(server, `unix:${path.join(this.stateDir, OPERATOR_SOCKET)}`);
+    this.side.operator = server;
   }
 
   /** `convoy rollout start DEPLOYMENT` (plan: `check` on every host; staging by the deployment's schedule). */
@@ -246,6 +271,7 @@ export class EngineHarness {
     const side = this.side as ControllerSide | undefined;
     if (side !== undefined) {
       await side.engine.stop();
+      side.operator?.forceShutdown();
       side.server.forceShutdown();
       await side.gateway.close().catch(() => undefined);
       await side.engine.settled();
@@ -282,7 +308,13 @@ export class EngineHarness {
     this.port = await bind(server, listen);
     const clock = new CountingClock(clockStartMs, true);
     const base = { store, gateway, key: this.key, agentListen: `127.0.0.1:${this.port}`, log, now: Date.now };
-    const engine = new RolloutEngine({ ...base, clock, failpoint: () => undefined, tickMs: 50 });
+    const engine = new RolloutEngine({
+      ...base,
+      clock,
+      failpoint: () => undefined,
+      tickMs: 50,
+      ...this.engineOptions,
+    });
     engine.start();
     return { store, gateway, server, engine, clock, deps: { ...base, engine, clock } };
   }

@@ -33,9 +33,13 @@ const QUICK_RECONNECT = {
 export class ScriptedAgent extends SimAgent {
   /** Every phase command received, in order (a resent phase appears twice). */
   readonly received: ReceivedPhase[] = [];
+  /** When each of `received` arrived (Date.now()), in the same order. */
+  readonly receivedAt: number[] = [];
   /** Commands this agent refused to act on (bad signature, replay...): a test expects none. */
   readonly protocolErrors: string[] = [];
   private readonly outcomes = new Map<string, PhaseOutcome>();
+  private readonly scriptedOutcomes = new Map<string, PhaseOutcome[]>();
+  private readonly installedReports = new Map<string, string | null>();
 
   constructor(config: AgentConfig, key: KeyPair, log: Logger = silentLogger) {
     super(config, key, log, QUICK_RECONNECT);
@@ -46,9 +50,26 @@ export class ScriptedAgent extends SimAgent {
     this.outcomes.set(phase, outcome);
   }
 
+  /** The next `phase` commands of this phase end so, one each, in order; then `behave` applies again. */
+  script(phase: string, outcomes: readonly PhaseOutcome[]): void {
+    this.scriptedOutcomes.set(phase, [...outcomes]);
+  }
+
+  /** From now on, reports of this phase read back `version` as installed (null: nothing read). */
+  reportInstalled(phase: string, version: string | null): void {
+    this.installedReports.set(phase, version);
+  }
+
   protected override phaseOutcome(command: PhaseCommand): PhaseOutcome {
     this.received.push({ runId: command.runId, phase: command.phase });
-    return this.outcomes.get(command.phase) ?? 'ok';
+    this.receivedAt.push(Date.now());
+    const next = this.scriptedOutcomes.get(command.phase)?.shift();
+    return next ?? this.outcomes.get(command.phase) ?? 'ok';
+  }
+
+  protected override installedAfter(command: PhaseCommand): string | null {
+    const scripted = this.installedReports.get(command.phase);
+    return scripted !== undefined ? scripted : super.installedAfter(command);
   }
 
   protected override refused(code: string, message: string): void {

@@ -11,6 +11,7 @@ export interface RolloutRequestFlags extends CommonFlags {
   stageNow?: boolean;
   /** Parsed as it is read (flags.ts isoTime). */
   stageAt?: number;
+  acknowledgeCautions?: boolean;
 }
 
 export function rolloutRequest(deployment: string, flags: RolloutRequestFlags): Record<string, unknown> {
@@ -21,5 +22,6 @@ export function rolloutRequest(deployment: string, flags: RolloutRequestFlags): 
     approve: flags.approve === true,
     stageNow: flags.stageNow === true,
     stageAtMs: flags.stageAt ?? 0,
+    acknowledgeCautions: flags.acknowledgeCautions === true,
   };
 }

@@ -16,6 +16,10 @@ export function registerRolloutStart(rollout: Command): void {
     .argument('<deployment>')
     .option('--to <version>', 'a version or latest (default: the deployment target)')
     .option('--approve', 'approve a jump the policy holds (a major upgrade)')
+    .option(
+      '--acknowledge-cautions',
+      "acknowledge the recipe's cautions for this jump (printed, and recorded in the audit log)",
+    )
     .option('--stage-now', 'pre-download now instead of at the staging schedule')
     .addOption(flagOption('--stage-at <time>', 'pre-download at this ISO time', isoTime))
     .option('--window <name>', "another window of the fleet file than the deployment's")
@@ -27,6 +31,7 @@ export function registerRolloutStart(rollout: Command): void {
           const doc = parseDoc<RolloutView>(await client.call('StartRollout', request, LONG_CALL_MS));
           if (flags.json === true && flags.wait !== true) return printJson(doc);
           if (flags.json !== true) {
+            for (const c of doc.cautions) process.stderr.write(`CAUTION (acknowledged): ${c}\n`);
             process.stdout.write(`${doc.id}\n`);
             process.stderr.write(
               `rollout ${doc.id}: ${doc.deployment} to ${doc.target}, staging at ${new Date(doc.stageAt).toISOString()}, window ${doc.window.name}\n`,
