@@ -52,8 +52,10 @@ export function decideRebootNeed(mode: RebootStep['reboot'], probe: RebootProbe)
   if (probe.rebootRequiredFlag) return { kind: 'reboot', why: '/var/run/reboot-required exists' };
   const code = probe.needsRestartingExit;
   if (code === 1) return { kind: 'reboot', why: '`needs-restarting -r` says a reboot is needed' };
-  if (code === undefined) return { kind: 'skip', why: 'no reboot-required flag (needs-restarting not installed)' };
-  if (code === 0) return { kind: 'skip', why: 'no reboot-required flag, and `needs-restarting -r` says none is needed' };
+  if (code === undefined)
+    return { kind: 'skip', why: 'no reboot-required flag (needs-restarting not installed)' };
+  if (code === 0)
+    return { kind: 'skip', why: 'no reboot-required flag, and `needs-restarting -r` says none is needed' };
   return { kind: 'unknown', why: `\`needs-restarting -r\` exited ${code ?? 'by a signal'}` };
 }
 
