@@ -248,8 +248,11 @@ export class Agent {
     // Journal before acting: after a crash the same envelope is a replay, never a second run.
     this.journal.accept(payload.seq, digest);
     this.deps.log.debug('command accepted', { seq: payload.seq, type: payload.type });
-    const progress = (body: Record<string, unknown>): void =>
-      this.reply(this.stream ?? stream, payload.seq, 'progress', body, randomUUID());
+    // Resolves once the report is handed to the stream: a reboot step waits for its report to leave.
+    const progress = (body: Record<string, unknown>): Promise<void> =>
+      new Promise((resolve) =>
+        this.reply(this.stream ?? stream, payload.seq, 'progress', body, randomUUID(), resolve),
+      );
     const answer = this.answer(
       stream,
       payload.seq,
@@ -292,6 +295,7 @@ export class Agent {
     type: string,
     body: Record<string, unknown>,
     idempotencyKey: string,
+    onWritten?: () => void,
   ): void {
     // Stamped on the controller's clock: the controller checks these times against its own, and a
     // refusal caused by our clock (CLOCK_SKEW, ENVELOPE_EXPIRED) must still reach the operator
@@ -308,7 +312,7 @@ export class Agent {
       type,
       body,
     };
-    stream.write({ envelope: signEnvelope(payload, 'result', this.key.secretKey) });
+    stream.write({ envelope: signEnvelope(payload, 'result', this.key.secretKey) }, onWritten);
   }
 
   private onClosed(stream: Stream, reason: string): void {

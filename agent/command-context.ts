@@ -18,8 +18,11 @@ export interface CommandContext {
   readonly requestRestart?: () => void;
 }
 
-/** Sends a signed progress report for the command being handled (long commands only). */
-export type ProgressReporter = (body: Record<string, unknown>) => void;
+/**
+ * Sends a signed progress report for the command being handled (long commands only); what it
+ * returns settles once the report is handed to the stream (never, if the stream is gone).
+ */
+export type ProgressReporter = (body: Record<string, unknown>) => void | Promise<void>;
 
 export interface CommandHandler {
   (

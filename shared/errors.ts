@@ -109,6 +109,17 @@ export const ERROR_CATALOGUE = {
   /** A git working tree has uncommitted or untracked changes, so a checkout was refused. */
   DIRTY_TREE: { retryable: false, summary: 'the working tree has local changes' },
 
+  // Reboots (agent/steps/reboot.ts, controller/rollout/reboot-wait.ts).
+  /** A reboot step ran its command, but the boot id had not changed when its bound ran out. */
+  REBOOT_DID_NOT_HAPPEN: { retryable: false, summary: 'the reboot command ran but the host did not reboot' },
+  /** A host that started a reboot step did not come back within the step's bound. */
+  REBOOT_TIMEOUT: { retryable: false, summary: 'a rebooting host did not come back within the bound' },
+  /** A reboot step without `command` on a host where systemd is not PID 1. */
+  REBOOT_COMMAND_MISSING: {
+    retryable: false,
+    summary: 'the reboot step has no command and systemd does not run here',
+  },
+
   // Deployments and rollouts (controller/rollout/).
   /** No deployment of that name was applied (`convoy apply fleet.yaml`). */
   DEPLOYMENT_UNKNOWN: { retryable: false, summary: 'no such deployment' },

@@ -62,6 +62,11 @@ export const STEP_STATUSES = [
   'done-before',
   /** A dry run listed it without running it. */
   'dry-run',
+  /**
+   * Progress only: a `reboot` step journaled its boot id and is about to reboot the host. Its
+   * result comes from the agent that starts after the boot (the controller waits meanwhile).
+   */
+  'rebooting',
 ] as const;
 
 /** What a run found when the previous run of its phase was interrupted (agent/phase/resume.ts). */

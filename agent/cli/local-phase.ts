@@ -92,6 +92,9 @@ export async function runLocalPhase(flags: PhaseRunFlags): Promise<PhaseOutcome>
           : {}),
       },
       log,
+      onReboot: () => {
+        if (human) process.stdout.write('  ↻ rebooting the host: run the phase again after the boot\n');
+      },
       onStep: (e) => {
         if (human && e.phase === 'start')
           process.stdout.write(`▶ ${e.step.id} (${e.step.type})  ${e.step.source}\n`);

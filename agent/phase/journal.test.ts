@@ -57,4 +57,27 @@ describe('phase journal', () => {
     expect(history).not.toContain('run-0');
     expect(history).toContain('run-24');
   });
+
+  it('keeps a journaled reboot across a resumed run of the same run, and drops it when its step leaves', () => {
+    const dir = tempDir();
+    const j = PhaseJournal.open(dir);
+    j.begin('r1', 'demo', 'upgrade', false);
+    j.leave('apply', ok(''));
+    j.enter('reboot', 1, 5);
+    j.markReboot('reboot', 'boot-a', 6);
+    // The agent after the boot: the same run is sent again.
+    const after = PhaseJournal.open(dir);
+    expect(after.interrupted()?.reboot).toEqual({ stepId: 'reboot', bootId: 'boot-a', atMs: 6 });
+    after.begin('r1', 'demo', 'upgrade', true);
+    after.enter('reboot', 1, 7);
+    expect(after.current?.reboot).toEqual({ stepId: 'reboot', bootId: 'boot-a', atMs: 6 });
+    after.leave('other', ok(''));
+    expect(after.current?.reboot?.stepId).toBe('reboot');
+    after.leave('reboot', ok(''));
+    expect(after.current?.reboot).toBeUndefined();
+    // Another run never inherits it.
+    after.markReboot('reboot', 'boot-b', 8);
+    after.begin('r2', 'demo', 'upgrade', true);
+    expect(after.current?.reboot).toBeUndefined();
+  });
 });

@@ -7,7 +7,7 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { PhaseName } from '../../shared/recipe/types';
-import type { StepResult } from '../steps/step';
+import type { JournaledReboot, StepResult } from '../steps/step';
 import { fsyncDir } from '../seq-journal';
 
 export const PHASE_JOURNAL_FILE = 'phase-journal.json';
@@ -27,6 +27,13 @@ export interface JournalEntry {
   } | null;
   /** `running` until the phase ends; then how it ended. */
   readonly state: 'running' | 'succeeded' | 'failed';
+  /**
+   * A reboot step that started its reboot (agent/steps/reboot.ts): the boot id it rebooted from
+   * and when. Written before the reboot command runs and kept until that step leaves, across
+   * resumed runs, so that the agent after the boot knows the reboot happened (a new boot id) and
+   * never reboots a second time for the same step.
+   */
+  readonly reboot?: JournaledReboot;
   /**
    * Completed steps of recent earlier runs, output dropped, so that a later phase of the same run
    * (a rollback after another run came between) still finds the backup its upgrade took.
@@ -80,21 +87,39 @@ export class PhaseJournal {
     const kept = Object.keys(history).slice(-HISTORY_RUNS);
     const trimmed = Object.fromEntries(kept.map((id) => [id, history[id] ?? {}]));
     const completed = keepCompleted ? (earlier ?? {}) : {};
-    this.write({ runId, recipe, phase, completed, current: null, state: 'running', history: trimmed });
+    // A reboot in progress belongs to its run: the same run resumed after the boot keeps it.
+    const reboot = keepCompleted && this.entry?.runId === runId ? this.entry.reboot : undefined;
+    this.write({
+      runId,
+      recipe,
+      phase,
+      completed,
+      current: null,
+      state: 'running',
+      history: trimmed,
+      ...(reboot === undefined ? {} : { reboot }),
+    });
   }
 
   enter(stepId: string, attempt: number, nowMs: number): void {
     this.write({ ...this.must(), current: { stepId, attempt, startedAtMs: nowMs } });
   }
 
+  /** Records, before the command runs, that `stepId` reboots the host from boot `bootId`. */
+  markReboot(stepId: string, bootId: string, nowMs: number): void {
+    this.write({ ...this.must(), reboot: { stepId, bootId, atMs: nowMs } });
+  }
+
   leave(stepId: string, result: StepResult): void {
-    const entry = this.must();
+    const { reboot, ...entry } = this.must();
     const completed = result.ok ? { ...entry.completed, [stepId]: result } : entry.completed;
-    this.write({ ...entry, completed, current: null });
+    const kept = reboot !== undefined && reboot.stepId !== stepId ? { reboot } : {};
+    this.write({ ...entry, ...kept, completed, current: null });
   }
 
   finish(state: 'succeeded' | 'failed'): void {
-    this.write({ ...this.must(), current: null, state });
+    const { reboot: _done, ...entry } = this.must();
+    this.write({ ...entry, current: null, state });
   }
 
   private must(): JournalEntry {

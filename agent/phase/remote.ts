@@ -9,6 +9,7 @@ import { sha256Hex } from '../../shared/envelope';
 import { ConvoyError } from '../../shared/errors';
 import { compileRecipeData } from '../../shared/recipe/compile';
 import { parsePhaseCommand, type PhaseCommand, type StepProgress } from '../../shared/phase-contract';
+import type { Step } from '../../shared/recipe/types';
 import { formatProblem } from '../../shared/schema';
 import type { CommandContext, ProgressReporter } from '../command-context';
 import { execOnHost } from '../host/exec';
@@ -16,7 +17,7 @@ import { loadSecretsFile, secretsFromMap } from '../secrets';
 import { STEP_REGISTRY } from '../steps';
 import { PhaseJournal } from './journal';
 import { probeVersions, withProbedVersions } from './versions';
-import { phaseReport, stepReport } from './report';
+import { phaseReport, rebootingReport, stepReport } from './report';
 import { runPhase } from './runner';
 import { activeRun, markActiveRun, PHASE_STATE_DIR } from './summary';
 
@@ -64,8 +65,10 @@ export async function runRemotePhase(
         // Each finished step is reported as it ends: the controller stores it at once.
         onStep: (e) => {
           if (e.phase === 'end' && e.record !== undefined)
-            progress({ runId: cmd.runId, step: stepReport(e.record) } satisfies StepProgress);
+            void progress({ runId: cmd.runId, step: stepReport(e.record) } satisfies StepProgress);
         },
+        // The controller learns the host is rebooting before the connection drops, not after.
+        onReboot: (step) => reportRebooting(progress, cmd.runId, step),
       },
     );
     log.info('phase finished', { ok: outcome.ok });
@@ -86,6 +89,19 @@ export async function runRemotePhase(
 
 /** Phases whose report carries the installed version read after the phase ran. */
 const READS_BACK_INSTALLED: ReadonlySet<string> = new Set(['upgrade', 'finalize', 'verify', 'rollback']);
+
+/** How long a reboot waits for its "rebooting" report to leave; a dead stream must not hold it. */
+const REBOOT_REPORT_WAIT_MS = 2_000;
+
+async function reportRebooting(progress: ProgressReporter, runId: string, step: Step): Promise<void> {
+  const report: StepProgress = { runId, step: rebootingReport(step) };
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    progress(report),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, REBOOT_REPORT_WAIT_MS))),
+  ]);
+  clearTimeout(timer);
+}
 
 /** The command is checked against the shared contract; a bad one is refused, naming every problem. */
 function parsePhaseCommandBody(body: Readonly<Record<string, unknown>>): PhaseCommand {

@@ -3,6 +3,7 @@
  * for a step and for a whole phase run, built from the runner's records.
  */
 import type { PhaseReport, StepReport } from '../../shared/phase-contract';
+import type { Step } from '../../shared/recipe/types';
 import type { VersionsSeen } from './versions';
 import type { PhaseOutcome, StepRecord } from './runner';
 
@@ -21,6 +22,23 @@ export function stepReport(r: StepRecord): StepReport {
     backupId: res?.backupId ?? null,
     versions: [...(res?.versions ?? [])],
     error: res?.error === undefined ? null : { code: res.error.code, message: res.error.message },
+  };
+}
+
+/** The progress a reboot step sends before its command runs: the host is about to go away. */
+export function rebootingReport(step: Step): StepReport {
+  return {
+    stepId: step.id,
+    type: step.type,
+    status: 'rebooting',
+    attempts: 1,
+    ok: null,
+    exitCode: null,
+    durationMs: 0,
+    outputTail: 'rebooting the host; the step completes after the boot\n',
+    backupId: null,
+    versions: [],
+    error: null,
   };
 }
 

@@ -10,7 +10,8 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../shared/logger';
 import { interpolateStep } from '../../shared/recipe/interpolate';
 import type { PhaseName, Recipe, Step } from '../../shared/recipe/types';
-import type { StepContext, StepExecutor, StepResult } from '../steps/step';
+import { hostRebootFacts, type RebootFacts } from '../host/reboot-facts';
+import type { RebootHooks, StepContext, StepExecutor, StepResult } from '../steps/step';
 import { maskSecrets } from '../steps/mask';
 import { agentFailpointFromEnv, type AgentFailpoint } from './failpoint';
 import type { PhaseJournal } from './journal';
@@ -59,6 +60,13 @@ export interface RunnerDeps {
   readonly onStep?: (event: { step: Step; phase: 'start' | 'end'; record?: StepRecord }) => void;
   /** Crash injection at step boundaries (chaos tests); default: CONVOY_AGENT_FAILPOINT, else none. */
   readonly failpoint?: AgentFailpoint;
+  /**
+   * Called when a `reboot` step has journaled its reboot, before its command runs: tell the
+   * controller. The step waits for what it returns (the caller bounds it).
+   */
+  readonly onReboot?: (step: Step) => void | Promise<void>;
+  /** The host's boot id and reboot flags; default the real ones (agent/host/reboot-facts.ts). */
+  readonly rebootFacts?: RebootFacts;
 }
 
 let envFailpoint: AgentFailpoint | undefined;
@@ -175,7 +183,13 @@ async function attemptStep(
     step.timeoutMs,
   );
   try {
-    const ctx: StepContext = { ...deps.context, vars: req.vars, results, signal: controller.signal };
+    const ctx: StepContext = {
+      ...deps.context,
+      vars: req.vars,
+      results,
+      signal: controller.signal,
+      ...(step.type === 'reboot' ? { reboot: rebootHooks(step, deps) } : {}),
+    };
     return await executor.run(step, ctx);
   } catch (err) {
     const message = maskSecrets(
@@ -187,6 +201,19 @@ async function attemptStep(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A reboot step's view of the journal: the reboot it journaled before the agent went, if any. */
+function rebootHooks(step: Step, deps: RunnerDeps): RebootHooks {
+  const journaled = deps.journal.current?.reboot;
+  return {
+    facts: deps.rebootFacts ?? hostRebootFacts(),
+    ...(journaled === undefined ? {} : { journaled }),
+    announce: async (bootId) => {
+      deps.journal.markReboot(step.id, bootId, deps.context.now());
+      await deps.onReboot?.(step);
+    },
+  };
 }
 
 /** Placeholders are filled in when a step is reached: a phase fails only on a step that runs. */

@@ -14,6 +14,7 @@ import { execExecutor } from './exec';
 import { gitExecutor } from './git';
 import { httpExecutor } from './http';
 import { maintenanceExecutor } from './maintenance';
+import { rebootExecutor } from './reboot';
 import { restoreExecutor } from './restore';
 import { serviceExecutor } from './service';
 import type { StepExecutor } from './step';
@@ -32,6 +33,7 @@ const EXECUTORS: { readonly [T in StepType]: StepExecutor<Extract<Step, { type: 
   'binary.replace': binaryReplaceExecutor,
   'binary.restore': binaryRestoreExecutor,
   'agent.restart': agentRestartExecutor,
+  reboot: rebootExecutor,
   http: httpExecutor,
 };
 

@@ -8,6 +8,7 @@ import type { ErrorCode } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Step } from '../../shared/recipe/types';
 import type { Exec } from '../host/exec';
+import type { RebootFacts } from '../host/reboot-facts';
 
 /** Resolves secrets by name from the agent's root-only secrets file. */
 export interface SecretResolver {
@@ -38,6 +39,28 @@ export interface StepContext {
    * would: a local `phase run`, or an agent started by hand.
    */
   readonly requestRestart?: () => void;
+  /** Given by the runner to `reboot` steps only: the journal and the host's boot id. */
+  readonly reboot?: RebootHooks;
+}
+
+/** A reboot a step journaled before its command ran (agent/phase/journal.ts keeps it). */
+export interface JournaledReboot {
+  readonly stepId: string;
+  /** The boot id when the reboot command was about to run. */
+  readonly bootId: string;
+  readonly atMs: number;
+}
+
+/** What a `reboot` step needs from the phase run around it (agent/steps/reboot.ts). */
+export interface RebootHooks {
+  readonly facts: RebootFacts;
+  /** The reboot this step journaled in an earlier process of the same run, if any. */
+  readonly journaled?: JournaledReboot;
+  /**
+   * Journals (fsynced) that the step reboots from `bootId`, then tells the controller; resolves
+   * once the report has left (or after a short bound), before the command runs.
+   */
+  announce(bootId: string): Promise<void>;
 }
 
 export interface StepResult {

@@ -21,6 +21,8 @@ import { knownStepIds, latestPhaseRunId, recordPhaseRunEnd } from '../store/phas
 import { decideHostResult, type PhaseOutcome } from './host-results';
 import { BUSY_BACKOFF, decideBusyWait, decideResend, type BusyBackoff } from './loop-guard';
 import { agentRunId, relatedRunIds, type RolloutHostRecord, type RolloutRecord } from './model';
+import { rebootMarkOf } from './reboot-store';
+import { decideRebootWait } from './reboot-wait';
 import { decideReconcile, type JournalView } from './reconcile';
 import { getRollout, rolloutHosts } from './rollout-store';
 import { hostRunId, hostSend, type PhaseSend, type RolloutWriter } from './rollout-writer';
@@ -180,7 +182,10 @@ export class PhaseFlights {
       );
       return;
     }
-    if (outcome.kind === 'unknown') return this.deps.writer.hostUnknown(r, h, true, outcome.why);
+    if (outcome.kind === 'unknown') {
+      if (await this.waitedForReboot(f)) return;
+      return this.deps.writer.hostUnknown(r, h, true, outcome.why);
+    }
     const next = decideHostResult(h, outcome, {
       target: r.spec.target,
       now: this.deps.now(),
@@ -206,6 +211,8 @@ export class PhaseFlights {
     const online = this.deps.gateway.isOnline(h.hostId);
     const journal = online ? await this.queryJournal(h.hostId) : undefined;
     const step = decideReconcile(online, journal, f.send);
+    if ((step.kind === 'offline' || step.kind === 'no-answer') && (await this.waitedForReboot(f)))
+      return delay(RECONCILE_PAUSE_MS);
     switch (step.kind) {
       case 'offline':
         if (f.finalize)
@@ -280,6 +287,27 @@ export class PhaseFlights {
     const what = { hostId: f.host.hostId, finalize: f.finalize, journal: 'busy' };
     await this.deps.writer.resend(f.r, what, null, send, this.deps.recipeOf(f.r));
     return this.sendAndTake({ ...f, host: { ...f.host, phaseRunId: send.phaseRunId, unknown: false }, send });
+  }
+
+  /**
+   * A phase inside a reboot step (reboot-wait.ts): true while the host may still come back (its
+   * reason says so); past the step's bound the phase fails with REBOOT_TIMEOUT. False when the
+   * phase reported no reboot: the usual lost-answer path applies.
+   */
+  private async waitedForReboot(f: Flight): Promise<boolean> {
+    const mark = await rebootMarkOf(this.deps.store.db, f.send.phaseRunId);
+    const recipe = this.deps.recipeOf(f.r).recipe;
+    const wait = decideRebootWait(mark, recipe, f.send.phase, this.deps.now());
+    if (wait.kind === 'none') return false;
+    if (wait.kind === 'timed-out') {
+      this.log.warn('a rebooting host did not come back', { hostId: f.host.hostId, reason: wait.why });
+      await this.take(f, { kind: 'failed', why: wait.why });
+    } else if (f.finalize) {
+      if (f.r.reason !== wait.reason) await this.deps.writer.reason(f.r, wait.reason);
+    } else if (f.host.reason !== wait.reason || f.host.unknown) {
+      await this.deps.writer.hostRebooting(f.r, f.host, wait.reason);
+    }
+    return true;
   }
 
   private async queryJournal(hostId: string): Promise<JournalView | null | undefined> {

@@ -156,6 +156,13 @@ export class RolloutWriter {
     );
   }
 
+  /** The host is rebooting inside its phase (reboot-wait.ts): waiting, neither failed nor unknown. */
+  async hostRebooting(r: RolloutRecord, h: RolloutHostRecord, why: string): Promise<void> {
+    await this.write(r, 'rollout.host.rebooting', { hostId: h.hostId, reason: why }, (tx) =>
+      patchHost(tx, r.id, h.hostId, { unknown: false, reason: why }),
+    );
+  }
+
   /**
    * Send again what the agent never received (or was interrupted in): the earlier send ends as
    * lost, a new phase run takes over.

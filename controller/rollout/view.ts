@@ -5,6 +5,9 @@
  */
 import { windowState } from '../../shared/schedule';
 import type { HostState, RolloutHostRecord, RolloutRecord, RolloutState } from './model';
+import { isRebootingReason } from './reboot-wait';
+
+const isRebooting = (h: RolloutHostRecord): boolean => h.phase !== null && isRebootingReason(h.reason);
 
 /** One host of a rollout as `rollout status` shows it: its stored row, named. */
 export type RolloutHostView = Pick<
@@ -21,7 +24,11 @@ export type RolloutHostView = Pick<
   | 'startedAt'
   | 'finishedAt'
   | 'downtimeMs'
-> & { readonly hostname: string };
+> & {
+  readonly hostname: string;
+  /** Inside a `reboot` step, waiting for the host to come back (reboot-wait.ts). */
+  readonly rebooting: boolean;
+};
 
 export interface RolloutView {
   readonly id: string;
@@ -48,7 +55,7 @@ export interface RolloutView {
     readonly opensAt: number;
     readonly closesAt: number;
   };
-  /** hosts, staged, upgraded, verified, current, failed, inFlight, unknown. */
+  /** hosts, staged, upgraded, verified, current, failed, inFlight, unknown, rebooting. */
   readonly progress: Readonly<Record<string, number>>;
   readonly batches: number;
   readonly currentBatch: number | null;
@@ -117,6 +124,7 @@ export function buildRolloutView(
       failed: count('stage-failed', 'rolled-back', 'rollback-failed', 'verify-failed'),
       inFlight: hosts.filter((h) => h.phase !== null).length,
       unknown: hosts.filter((h) => h.unknown).length,
+      rebooting: hosts.filter(isRebooting).length,
     },
     batches: new Set(hosts.filter((h) => h.batch >= 0).map((h) => h.batch)).size,
     currentBatch: pending.length === 0 ? null : Math.min(...pending.map((h) => h.batch)),
@@ -145,6 +153,7 @@ export function buildRolloutView(
       startedAt: h.startedAt,
       finishedAt: h.finishedAt,
       downtimeMs: h.downtimeMs,
+      rebooting: isRebooting(h),
     })),
   };
 }

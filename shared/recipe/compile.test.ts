@@ -178,7 +178,7 @@ describe('compileRecipe', () => {
     [
       'an unknown step type',
       variant((r) => (r.phases.check[0].type = 'teleport')),
-      'phases.check[0].type: unknown type "teleport" (one of exec, apt, dnf, git, service, maintenance, backup, restore, artifact, binary.replace, binary.restore, agent.restart, http)',
+      'phases.check[0].type: unknown type "teleport" (one of exec, apt, dnf, git, service, maintenance, backup, restore, artifact, binary.replace, binary.restore, agent.restart, reboot, http)',
     ],
     [
       'a missing step type',

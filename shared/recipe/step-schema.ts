@@ -41,6 +41,8 @@ export const DEFAULT_TIMEOUT_MS: Readonly<Record<StepType, number>> = Object.fre
   'binary.replace': 2 * MINUTE,
   'binary.restore': 2 * MINUTE,
   'agent.restart': 2 * MINUTE,
+  // The bound on the host coming back: the agent waits it out, the controller too.
+  reboot: 15 * MINUTE,
   http: 1 * MINUTE,
 });
 
@@ -217,6 +219,11 @@ const binaryRestore = object(
 
 const agentRestart = object({ ...common('agent.restart') }, { optional: ['when'] });
 
+const reboot = object(
+  { ...common('reboot'), reboot: enumOf(['ifRequired', 'always']), command: argv() },
+  { optional: ['when', 'command'] },
+);
+
 const jsonValue = spec<string | number | boolean>((v) =>
   typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))
     ? { ok: v }
@@ -252,5 +259,6 @@ export const STEP: Spec<Step> = oneOfByField('type', {
   'binary.replace': binaryReplace,
   'binary.restore': binaryRestore,
   'agent.restart': agentRestart,
+  reboot,
   http,
 });

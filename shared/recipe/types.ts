@@ -148,6 +148,20 @@ export interface AgentRestartStep extends StepBase {
   readonly type: 'agent.restart';
 }
 
+/**
+ * Reboots the host: `always`, or `ifRequired` when the package manager says so (Debian's
+ * /var/run/reboot-required, RHEL's `needs-restarting -r` exit 1). The agent journals the boot id
+ * before the command runs; the step completes in the agent that starts after the boot, when it
+ * sees a new boot id. `timeoutMs` (YAML `timeout`, default 15m) bounds the wait for the host to
+ * come back, on the agent and on the controller alike.
+ */
+export interface RebootStep extends StepBase {
+  readonly type: 'reboot';
+  readonly reboot: 'ifRequired' | 'always';
+  /** How to reboot. Default `systemctl reboot` where systemd is PID 1; elsewhere required at run time. */
+  readonly command?: readonly string[];
+}
+
 export interface HttpStep extends StepBase {
   readonly type: 'http';
   /** `check` (status and optional JSON field, with retries and backoff) or `request`. */
@@ -177,6 +191,7 @@ export type Step =
   | BinaryReplaceStep
   | BinaryRestoreStep
   | AgentRestartStep
+  | RebootStep
   | HttpStep;
 
 export type StepType = Step['type'];

@@ -19,6 +19,7 @@ function host(state: HostState): Hosts[number] {
     startedAt: null,
     finishedAt: null,
     downtimeMs: null,
+    rebooting: false,
   };
 }
 

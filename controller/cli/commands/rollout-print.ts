@@ -38,7 +38,7 @@ export function printRollout(r: RolloutView): void {
       h.hostname,
       h.role || '-',
       h.batch < 0 ? '-' : String(h.batch),
-      h.unknown ? `${h.state} (unknown)` : h.state,
+      h.unknown ? `${h.state} (unknown)` : h.rebooting ? `${h.state} (rebooting)` : h.state,
       h.phase ?? '-',
       h.installed || '-',
       h.staged || '-',
