@@ -53,6 +53,12 @@ describe('host results › what status learns', () => {
     expect(r.readBack).toEqual({ staged: '4.1.2' });
   });
 
+  it('a package version of the target (a Debian revision, an RPM release) is the target staged', () => {
+    expect(
+      decideHostResult(inFlight('staging'), { kind: 'ok', versions: ['4.1.2-1.el9'] }, c).hostPatch.staged,
+    ).toBe('4.1.2');
+  });
+
   it.each([
     ['no version', []],
     ['only another version', ['5.0.0']],
