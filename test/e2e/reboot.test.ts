@@ -257,4 +257,25 @@ describe('reboot step in a rollout', () => {
     expect(doc.hosts[0]).toMatchObject({ state: 'rolled-back', installed: '1.1.0' });
     expect(ran()).toEqual(['fetch', 'install', 'reboot', 'rollback']);
   });
+
+  it('under convoy-agent supervise, the host comes back by itself and the phase resumes', async () => {
+    // The agent as SSH enrollment leaves it where systemd does not run: its supervisor starts it
+    // again after the reboot script stopped it, with no help from the test.
+    await agent?.stop();
+    const supervisor = new Daemon(AGENT_BIN, ['supervise', '--state-dir', fleet.agentDir('h')], {
+      CONVOY_BOOT_ID_FILE: bootFile,
+    });
+    agent = supervisor;
+    fleet.agents.set('h', supervisor);
+    await fleet.waitOnline(1);
+    rebootScript(REBOOTS);
+    const before = readFileSync(bootFile, 'utf8').trim();
+    const started = start('1.4.0');
+    const doc = await settled(started.id);
+    if (doc.state !== 'succeeded') throw new Error(`rollout ${doc.state}: ${doc.reason}\n${fleet.dump()}`);
+    expect(doc.hosts[0]).toMatchObject({ state: 'verified', installed: '1.4.0' });
+    expect(ran()).toEqual(['fetch', 'install', 'reboot', 'activate']);
+    expect(readFileSync(bootFile, 'utf8').trim()).not.toBe(before);
+    expect(supervisor.stderr).toContain('agent exited; restarting');
+  });
 });
