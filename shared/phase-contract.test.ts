@@ -146,6 +146,11 @@ describe('phase contract', () => {
       expect(valueOf(parseStepProgress({ runId: 'r1', step: SKIPPED })).step).toEqual(SKIPPED);
     });
 
+    it('parses the report a reboot step sends before its command runs', () => {
+      const rebooting = { ...SKIPPED, type: 'reboot', status: 'rebooting', ok: null };
+      expect(valueOf(parseStepProgress({ runId: 'r1', step: rebooting })).step).toEqual(rebooting);
+    });
+
     it('cuts long text and lists to what the controller stores, and rounds durations', () => {
       const step = valueOf(
         parseStepProgress({
@@ -176,7 +181,7 @@ describe('phase contract', () => {
       [
         'an unknown status',
         { runId: 'r1', step: { ...STEP, status: 'done' } },
-        ['step.status: must be one of ran, skipped, done-before, dry-run (got "done")'],
+        ['step.status: must be one of ran, skipped, done-before, dry-run, rebooting (got "done")'],
       ],
       [
         'negative attempts',
