@@ -12,6 +12,7 @@ import { aptExecutor } from '../../agent/steps/apt';
 import type { AptStep } from '../../shared/recipe/types';
 import { createAptHost, type AptHost } from '../../scripts/fixtures/apt-host';
 import { hostState, MACHINE_APT_PATHS } from '../helpers/host-state';
+import { assertTools } from '../helpers/require-tool';
 import { stepBase, stepContext, type TestStepContext } from '../helpers/step-context';
 
 // Each case builds a host and runs several front-end commands; the machine is shared.
@@ -70,6 +71,7 @@ describe.each(['apt-get', 'aptitude'] as const)('apt restorePrevious with %s', (
     await host.repo.stop();
   }
 
+  beforeAll(() => assertTools('aptitude', 'dpkg-repack'));
   beforeEach(async () => {
     host = await createAptHost();
     ctx = stepContext({ env: host.env });
