@@ -120,6 +120,19 @@ export const ERROR_CATALOGUE = {
     summary: 'the reboot step has no command and systemd does not run here',
   },
 
+  // Package versions and the way back (apt and dnf steps: pin, restorePrevious).
+  /** A pinned package's application version is not offered by the repository: refused at plan time. */
+  TARGET_NOT_OFFERED: { retryable: false, summary: 'the repository does not offer the pinned version' },
+  /** The package cache does not hold exactly the pinned versions: refused before dpkg or rpm ran. */
+  STAGED_VERSION_MISMATCH: {
+    retryable: false,
+    summary: 'the staged packages are not the pinned versions',
+  },
+  /** Read back from the package database, a package is not at the version the step had to reach. */
+  VERSION_MISMATCH: { retryable: false, summary: 'an installed package is not at the expected version' },
+  /** The installed version of a package cannot be kept (or was lost), so there is no way back to it. */
+  PREVIOUS_UNAVAILABLE: { retryable: false, summary: 'the previous version of a package is not available' },
+
   // Deployments and rollouts (controller/rollout/).
   /** No deployment of that name was applied (`convoy apply fleet.yaml`). */
   DEPLOYMENT_UNKNOWN: { retryable: false, summary: 'no such deployment' },

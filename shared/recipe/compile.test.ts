@@ -264,6 +264,57 @@ describe('compileRecipe', () => {
       'phases.check[1].fromStep: step "backup" runs later (at phases.upgrade[2]); it must come before',
     ],
     [
+      'an apt restorePrevious without fromStep',
+      variant((r) =>
+        r.phases.rollback.push({ id: 'back', type: 'apt', action: 'restorePrevious', source: 's' }),
+      ),
+      'phases.rollback[2]: restorePrevious needs fromStep (the downloadOnly step that kept the packages)',
+    ],
+    [
+      'an apt restorePrevious from an apt step that downloads nothing',
+      variant((r) =>
+        r.phases.rollback.push({
+          id: 'back',
+          type: 'apt',
+          action: 'restorePrevious',
+          fromStep: 'list',
+          source: 's',
+        }),
+      ),
+      'phases.rollback[2].fromStep: step "list" is not an apt downloadOnly step',
+    ],
+    [
+      'an apt restorePrevious from a dnf step',
+      variant((r) =>
+        r.phases.rollback.push({
+          id: 'back',
+          type: 'apt',
+          action: 'restorePrevious',
+          fromStep: 'fetch',
+          source: 's',
+        }),
+      ),
+      'phases.rollback[2].fromStep: step "fetch" is a dnf step, not an apt step',
+    ],
+    [
+      'a fromStep on an apt step that restores nothing',
+      variant((r) => (r.phases.check[0].fromStep = 'list')),
+      'phases.check[0]: fromStep is for restorePrevious only',
+    ],
+    [
+      'an apt pin on update',
+      variant((r) => {
+        r.phases.check[0].action = 'update';
+        r.phases.check[0].pin = { packages: ['demo-*'], version: '{{target}}' };
+      }),
+      'phases.check[0]: pin does not apply to update',
+    ],
+    [
+      'an apt pin without packages',
+      variant((r) => (r.phases.check[0].pin = { packages: [], version: '{{target}}' })),
+      'phases.check[0].pin.packages: ',
+    ],
+    [
       'an undeclared stdin secret',
       variant((r) => (r.phases.upgrade[3].stdinSecret = 'rootPassword')),
       'phases.upgrade[3].stdinSecret: names no secret declared in secrets',
@@ -457,6 +508,38 @@ describe('compileRecipe', () => {
     expect(problems).toContainEqual(expect.stringContaining(expected));
     expect(() => compileRecipe(text, 'demo.yaml')).toThrow(`demo.yaml: `);
     expect(() => compileRecipe(text, 'demo.yaml')).toThrow(expected);
+  });
+
+  it('compiles an apt pin and a restorePrevious that names the pinned download', () => {
+    const recipe = compileRecipe(
+      variant((r) => {
+        r.phases.download[0] = {
+          id: 'fetch',
+          type: 'apt',
+          action: 'downloadOnly',
+          pin: { packages: ['demo-*'], version: '{{target}}' },
+          source: 's',
+        };
+        r.phases.rollback.push({
+          id: 'back',
+          type: 'apt',
+          action: 'restorePrevious',
+          fromStep: 'fetch',
+          source: 's',
+        });
+      }),
+      'demo.yaml',
+    );
+    expect(recipe.phases.download[0]).toMatchObject({
+      action: 'downloadOnly',
+      frontend: 'apt-get',
+      pin: { packages: ['demo-*'], version: '{{target}}' },
+    });
+    expect(recipe.phases.rollback[2]).toMatchObject({
+      action: 'restorePrevious',
+      fromStep: 'fetch',
+      packages: [],
+    });
   });
 
   it('reports every problem of a recipe together, in one RECIPE_INVALID error', () => {

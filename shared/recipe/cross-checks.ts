@@ -18,6 +18,7 @@ interface RawStep {
 /** What a `fromStep` of each referring type must point at. */
 const REFERENCES: Readonly<Partial<Record<StepType, StepType>>> = {
   restore: 'backup',
+  apt: 'apt',
   'binary.replace': 'artifact',
   'binary.restore': 'binary.replace',
 };
@@ -98,6 +99,9 @@ function checkReferences(steps: readonly RawStep[], problems: Problem[]): void {
         path,
         message: `step ${JSON.stringify(ref)} is ${actual} step, not ${a(wanted)} step`,
       });
+    } else if (wanted === 'apt' && target.fields.action !== 'downloadOnly') {
+      // Only a download keeps the previous packages (apt restorePrevious).
+      problems.push({ path, message: `step ${JSON.stringify(ref)} is not an apt downloadOnly step` });
     } else if (targetIndex > index) {
       // Phases run in PHASES order and steps in list order: a later step's result does not exist yet.
       problems.push({

@@ -114,14 +114,32 @@ const exec = object(
   { optional: ['when', 'cwd', 'stdinSecret'] },
 );
 
+const pin = object({ packages: arrayOf(nonEmptyStr(), { min: 1 }), version: nonEmptyStr() });
+
 const apt = object(
   {
     ...common('apt'),
-    action: enumOf(['update', 'listUpgradable', 'downloadOnly', 'upgrade']),
+    action: enumOf(['update', 'listUpgradable', 'downloadOnly', 'upgrade', 'restorePrevious']),
     packages: packages(),
     frontend: withDefault(enumOf(['apt-get', 'aptitude']), 'apt-get'),
+    pin,
+    fromStep: stepId(),
   },
-  { optional: ['when'] },
+  {
+    optional: ['when', 'pin', 'fromStep'],
+    check: (s, path, problems) => {
+      const restoring = s.action === 'restorePrevious';
+      if (restoring && s.fromStep === undefined)
+        problems.push({
+          path,
+          message: 'restorePrevious needs fromStep (the downloadOnly step that kept the packages)',
+        });
+      if (!restoring && s.fromStep !== undefined)
+        problems.push({ path, message: 'fromStep is for restorePrevious only' });
+      if ((restoring || s.action === 'update') && s.pin !== undefined)
+        problems.push({ path, message: `pin does not apply to ${s.action}` });
+    },
+  },
 );
 
 const dnf = object(

@@ -48,14 +48,30 @@ export interface ExecStep extends StepBase {
   readonly onInterrupt: 'redo' | 'rollback';
 }
 
+/**
+ * Every installed package matching `packages` (names or globs) goes to exactly the package version
+ * of application version `version` (usually `{{target}}`); docs/recipes.md says how it maps.
+ */
+export interface PackagePin {
+  readonly packages: readonly string[];
+  readonly version: string;
+}
+
 export interface AptStep extends StepBase {
   readonly type: 'apt';
-  /** `update`; `listUpgradable` (check); `downloadOnly` (stage); `upgrade` (apply only what was staged). */
-  readonly action: 'update' | 'listUpgradable' | 'downloadOnly' | 'upgrade';
+  /**
+   * `update`; `listUpgradable` (check); `downloadOnly` (stage, and keep the installed versions);
+   * `upgrade` (apply only what was staged); `restorePrevious` (reinstall what `fromStep` kept).
+   */
+  readonly action: 'update' | 'listUpgradable' | 'downloadOnly' | 'upgrade' | 'restorePrevious';
   /** Package names or patterns; empty means everything upgradable. */
   readonly packages: readonly string[];
   /** BlueMind uses aptitude. Default `apt-get`. */
   readonly frontend: 'apt-get' | 'aptitude';
+  /** listUpgradable, downloadOnly, upgrade: the versions the pinned packages must reach. */
+  readonly pin?: PackagePin;
+  /** restorePrevious only, and required there: the id of the downloadOnly step that kept the files. */
+  readonly fromStep?: string;
 }
 
 export interface DnfStep extends StepBase {

@@ -331,7 +331,7 @@ describe('bluemind when the health check fails after the upgrade', () => {
     'recipes/bluemind.yaml (health timeout 1s)',
   );
 
-  it('fails verify, and the rollback puts back the configuration the upgrade backed up', async () => {
+  it('fails verify, and the rollback puts back the previous packages and the configuration the upgrade backed up', async () => {
     expect(quickHealth.phases.verify[0]).toMatchObject({ id: 'health', retries: 5, timeoutMs: 1000 });
     const apt = await aptHostWith(BM_PACKAGES, FROM, TO);
     const bm = await fakeBlueMind();
@@ -361,8 +361,12 @@ describe('bluemind when the health check fails after the upgrade', () => {
     expect(health.result?.error?.message).toMatch(/status 500/);
     expect(bm.healthRequests).toBe(6);
 
+    // The way back needs no repository: the previous packages were kept when they were staged.
+    await apt.repo.stop();
     const rollback = await host.phase('rollback');
     expectOk(rollback);
+    expect(result(rollback, 'restore-packages')).toMatchObject({ ok: true, versions: [FROM] });
+    for (const pkg of BM_PACKAGES) expect(await apt.installedVersion(pkg)).toBe(FROM);
     expect(result(rollback, 'restore-config').backupId).toBe(
       PhaseJournal.open(host.stateDir).current?.completed['backup-config']?.backupId,
     );
