@@ -109,6 +109,16 @@ export const ERROR_CATALOGUE = {
   /** A git working tree has uncommitted or untracked changes, so a checkout was refused. */
   DIRTY_TREE: { retryable: false, summary: 'the working tree has local changes' },
 
+  // Package pins and the way back (apt, dnf: issue 13; the apt and dnf steps share these codes).
+  /** A pinned package's repository does not offer the package version of the target. */
+  TARGET_NOT_OFFERED: { retryable: false, summary: 'the repository does not offer the pinned version' },
+  /** The package cache holds another version than the pinned one: refused before dpkg/rpm ran. */
+  STAGED_VERSION_MISMATCH: { retryable: false, summary: 'the staged packages are not the pinned versions' },
+  /** A package read back from the package database is not at the version the step promised. */
+  VERSION_MISMATCH: { retryable: false, summary: 'an installed package is not at the expected version' },
+  /** The installed version's package file could not be kept (or is gone): there is no way back. */
+  PREVIOUS_UNAVAILABLE: { retryable: false, summary: 'the previous package version could not be kept' },
+
   // Deployments and rollouts (controller/rollout/).
   /** No deployment of that name was applied (`convoy apply fleet.yaml`). */
   DEPLOYMENT_UNKNOWN: { retryable: false, summary: 'no such deployment' },

@@ -20,6 +20,8 @@ const REFERENCES: Readonly<Partial<Record<StepType, StepType>>> = {
   restore: 'backup',
   'binary.replace': 'artifact',
   'binary.restore': 'binary.replace',
+  // restorePrevious reinstalls what a dnf downloadOnly step kept.
+  dnf: 'dnf',
 };
 
 export function crossCheckRecipe(raw: Record<string, unknown>, problems: Problem[]): void {
