@@ -1,8 +1,9 @@
 /**
  * The way back for RPM packages. At download time the installed version of every package the
- * upgrade will change is kept under `<stateDir>/previous-packages/<step id>/`: `yum download`
- * takes the RPM from dnf's package cache when it is there (keepcache) and from the repository
- * otherwise. rpm has no repack tool (Debian's dpkg-repack has no RPM twin), so a version that is
+ * upgrade will change is kept under `<stateDir>/previous-packages/<step id>/`: copied from dnf's
+ * package cache when it is there (keepcache kept it from its own install), else downloaded from
+ * the repository (`yum --downloadonly --downloaddir=DIR reinstall NEVRA`: dnf itself, no
+ * dnf-plugins-core needed). rpm has no repack tool (Debian's dpkg-repack has no RPM twin), so a version that is
  * in neither cannot be kept: the download fails PREVIOUS_UNAVAILABLE, since there would be no way
  * back. `manifest.json` ([{name, version, arch, file, sha256}]) is written last, atomically.
  *
@@ -10,7 +11,8 @@
  * downgrade FILES`: no repository, no network), only for the packages whose installed version
  * differs from the manifest, and reads the rpm database back.
  */
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { DnfStep } from '../../shared/recipe/types';
 import { DNF_ENV, installedPackages, nevraOf, type RpmPackage } from './dnf-query';
@@ -51,30 +53,19 @@ export async function keepPrevious(
   const dir = previousDir(ctx.stateDir, step.id);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const wanted = new Set(installed.map(rpmFileOf));
-  if (installed.length > 0) {
-    try {
-      await runArgv(ctx, {
-        argv: [step.command, 'download', `--destdir=${dir}`, ...installed.map(nevraOf)],
-        env: DNF_ENV,
-        timeoutMs: step.timeoutMs,
-      });
-    } catch (err) {
-      if (!(err instanceof StepFailure)) throw err;
-      throw new StepFailure(
-        'PREVIOUS_UNAVAILABLE',
-        `the installed ${installed.map(nevraOf).join(', ')} could not be kept (in neither ${step.command}'s cache ` +
-          `nor the repository; rpm cannot rebuild a package from its installed files): without them there is no way back`,
-        err.detail,
-        { cause: err },
-      );
-    }
-  }
+  const fromCache = installed.length === 0 ? [] : await copyFromCache(ctx, step, installed, dir);
+  const missing = installed.filter((p) => !fromCache.includes(p));
+  if (missing.length > 0) await downloadFromRepository(ctx, step, missing, dir);
   const kept: KeptPackage[] = [];
   for (const p of installed) {
     const file = rpmFileOf(p);
     const digest = await sha256File(path.join(dir, file)).catch(() => undefined);
     if (digest === undefined) {
-      throw new StepFailure('PREVIOUS_UNAVAILABLE', `${step.command} download did not give ${file}`);
+      throw new StepFailure(
+        'PREVIOUS_UNAVAILABLE',
+        `the installed ${nevraOf(p)} could not be kept: it is in neither ${step.command}'s package cache nor ` +
+          'the repository, and rpm cannot rebuild a package from its installed files; without it there is no way back',
+      );
     }
     kept.push({ name: p.name, version: p.version, arch: p.arch, file, sha256: digest.sha256 });
   }
@@ -84,6 +75,73 @@ export async function keepPrevious(
     if (f.endsWith('.rpm') && !wanted.has(f)) await rm(path.join(dir, f), { force: true });
   }
   return kept;
+}
+
+/**
+ * Copies the packages dnf still has in its cache (keepcache kept them from their own install);
+ * returns those it found. dnf says where its cache is only in its verbose header.
+ */
+async function copyFromCache(
+  ctx: StepContext,
+  step: DnfStep,
+  installed: readonly RpmPackage[],
+  dir: string,
+): Promise<RpmPackage[]> {
+  const ran = await runArgv(ctx, {
+    argv: [step.command, '-v', '--disablerepo=*', 'repolist'],
+    env: DNF_ENV,
+    timeoutMs: step.timeoutMs,
+  });
+  const cachedir = /^cachedir: (.+)$/m.exec(ran.outputTail)?.[1]?.trim();
+  if (cachedir === undefined) return [];
+  const repos = await readdir(cachedir, { withFileTypes: true }).catch(() => []);
+  const found: RpmPackage[] = [];
+  for (const p of installed) {
+    for (const repo of repos.filter((r) => r.isDirectory())) {
+      const cached = path.join(cachedir, repo.name, 'packages', rpmFileOf(p));
+      if (!existsSync(cached)) continue;
+      await copyFile(cached, path.join(dir, rpmFileOf(p)));
+      found.push(p);
+      break;
+    }
+  }
+  return found;
+}
+
+/**
+ * The rest from the repository: a download-only reinstall of the installed NEVRAs into `dir`. A
+ * version the repository no longer offers is skipped by dnf ("not available"), and found missing
+ * by the caller.
+ */
+async function downloadFromRepository(
+  ctx: StepContext,
+  step: DnfStep,
+  missing: readonly RpmPackage[],
+  dir: string,
+): Promise<void> {
+  try {
+    await runArgv(ctx, {
+      argv: [
+        step.command,
+        '--downloadonly',
+        `--downloaddir=${dir}`,
+        'reinstall',
+        '-y',
+        ...missing.map(nevraOf),
+      ],
+      env: DNF_ENV,
+      timeoutMs: step.timeoutMs,
+    });
+  } catch (err) {
+    if (!(err instanceof StepFailure)) throw err;
+    throw new StepFailure(
+      'PREVIOUS_UNAVAILABLE',
+      `the installed ${missing.map(nevraOf).join(', ')} could not be downloaded again: ${err.message}; ` +
+        'without them there is no way back',
+      err.detail,
+      { cause: err },
+    );
+  }
 }
 
 async function readManifest(dir: string, fromStep: string): Promise<KeptPackage[]> {
