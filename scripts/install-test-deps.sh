@@ -19,7 +19,8 @@ apt-get update
 # python3, make and g++ build the native sqlite3 module; procps gives the tests `ps`. The rest are
 # the real tools the step tests drive in isolated roots (fixtures.md): dpkg-dev builds and indexes
 # .debs, aptitude is BlueMind's front end, dnf/rpm/createrepo-c the RedHat side ("yum"; rpm also
-# brings rpmbuild for the fake RPMs), libcap2-bin setcap/getcap, git the git-deployed apps, iproute2
+# brings rpmbuild for the fake RPMs; dnf-plugins-core gives `dnf download`, which keeps the
+# installed RPMs for the way back), libcap2-bin setcap/getcap, git the git-deployed apps, iproute2
 # the network namespaces that stand for hosts in the end-to-end rollouts (ip, ss), openssh-server
 # the real sshd that SSH enrollment talks to (and openssh-client's ssh-keygen for its keys), systemd
 # for `systemd-analyze verify` of the units in packaging/ (it is not started: PID 1 stays whatever
@@ -29,5 +30,5 @@ apt-get update
 # and tar come with every Debian (essential or required). dpkg-repack rebuilds an installed package
 # from its files: the apt step's last source for the previous version it keeps (the way back).
 apt-get install -y --no-install-recommends python3 make g++ procps \
-  dpkg-dev dpkg-repack aptitude dnf rpm createrepo-c libcap2-bin git iproute2 \
+  dpkg-dev dpkg-repack aptitude dnf dnf-plugins-core rpm createrepo-c libcap2-bin git iproute2 \
   openssh-server openssh-client systemd strace iptables libfaketime

@@ -128,8 +128,8 @@ export const ERROR_CATALOGUE = {
     retryable: false,
     summary: 'the staged packages are not the pinned versions',
   },
-  /** Read back from the package database, a package is not at the version the step had to reach. */
-  VERSION_MISMATCH: { retryable: false, summary: 'an installed package is not at the expected version' },
+  /** Read back from the package database or the binary, a version is not the one the step or the plan had to reach. */
+  VERSION_MISMATCH: { retryable: false, summary: 'the version read back is not the expected one' },
   /** The installed version of a package cannot be kept (or was lost), so there is no way back to it. */
   PREVIOUS_UNAVAILABLE: { retryable: false, summary: 'the previous version of a package is not available' },
 
@@ -150,8 +150,8 @@ export const ERROR_CATALOGUE = {
   TARGET_UNAVAILABLE: { retryable: false, summary: 'the target version is not available on every host' },
 
   // Rails around a rollout (issue 13: read-back, phase run policy, loop guard, cautions).
-  /** The version read back from the host after a step is not the planned one (installed X, planned Y). */
-  VERSION_MISMATCH: { retryable: false, summary: 'the version read back differs from the planned one' },
+  // VERSION_MISMATCH (above, with the package codes) also fails a host whose version read back
+  // after verify is not the planned one (installed X, planned Y).
   /** A host phase was interrupted or re-sent more times than the loop guard allows. */
   PHASE_LOOP: { retryable: false, summary: 'a phase kept being interrupted; the loop guard stopped it' },
   /** A mutating `phase run` on a host that a running rollout holds; --override --reason goes around it. */

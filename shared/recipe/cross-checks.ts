@@ -21,6 +21,8 @@ const REFERENCES: Readonly<Partial<Record<StepType, StepType>>> = {
   apt: 'apt',
   'binary.replace': 'artifact',
   'binary.restore': 'binary.replace',
+  // restorePrevious reinstalls what a dnf downloadOnly step kept.
+  dnf: 'dnf',
 };
 
 export function crossCheckRecipe(raw: Record<string, unknown>, problems: Problem[]): void {

@@ -6,6 +6,7 @@
  */
 import {
   arrayOf,
+  at,
   duration,
   enumOf,
   from,
@@ -142,14 +143,43 @@ const apt = object(
   },
 );
 
+/** dnf actions that take a pin; verifyPinned needs one, restorePrevious needs fromStep. */
+const DNF_PINNED_ACTIONS: readonly string[] = ['listUpdates', 'downloadOnly', 'upgrade', 'verifyPinned'];
+
 const dnf = object(
   {
     ...common('dnf'),
-    action: enumOf(['makecache', 'listUpdates', 'downloadOnly', 'upgrade']),
+    action: enumOf([
+      'makecache',
+      'listUpdates',
+      'downloadOnly',
+      'upgrade',
+      'restorePrevious',
+      'verifyPinned',
+    ]),
     packages: packages(),
     command: withDefault(enumOf(['yum', 'dnf']), 'yum'),
+    pin,
+    fromStep: stepId(),
   },
-  { optional: ['when'] },
+  {
+    optional: ['when', 'pin', 'fromStep'],
+    check: (s, path, problems) => {
+      if (s.action === undefined) return;
+      if (s.pin !== undefined && !DNF_PINNED_ACTIONS.includes(s.action))
+        problems.push({ path: at(path, 'pin'), message: `is not used by action ${s.action}` });
+      if (s.action === 'verifyPinned' && s.pin === undefined)
+        problems.push({ path: at(path, 'pin'), message: 'is required by action verifyPinned' });
+      if ((s.action === 'restorePrevious') !== (s.fromStep !== undefined))
+        problems.push({
+          path: at(path, 'fromStep'),
+          message:
+            s.action === 'restorePrevious'
+              ? 'is required by action restorePrevious (the downloadOnly step that kept the packages)'
+              : `is only used by action restorePrevious, not ${s.action}`,
+        });
+    },
+  },
 );
 
 const git = object(

@@ -74,13 +74,32 @@ export interface AptStep extends StepBase {
   readonly fromStep?: string;
 }
 
+/**
+ * Every *installed* package matching `packages` (names or globs) goes to exactly the package
+ * version of application version `version` (usually `{{target}}`): RPM's VERSION field equal to
+ * it (the highest release), Debian's upstream part equal to it (the highest revision).
+ */
+export interface PackagePin {
+  readonly packages: readonly string[];
+  readonly version: string;
+}
+
 export interface DnfStep extends StepBase {
   readonly type: 'dnf';
-  /** `makecache`; `listUpdates` ("no match" is not an error); `downloadOnly`; `upgrade` (from cache, `-C`). */
-  readonly action: 'makecache' | 'listUpdates' | 'downloadOnly' | 'upgrade';
+  /**
+   * `makecache`; `listUpdates` ("no match" is not an error); `downloadOnly` (also keeps the
+   * installed versions' RPMs); `upgrade` (from cache, `-C`); `restorePrevious` (the RPMs
+   * `fromStep` kept, from local disk only); `verifyPinned` (the installed versions are the pin's).
+   */
+  readonly action:
+    'makecache' | 'listUpdates' | 'downloadOnly' | 'upgrade' | 'restorePrevious' | 'verifyPinned';
   readonly packages: readonly string[];
   /** The vendor's documents say `yum`; dnf accepts the same syntax. Default `yum`. */
   readonly command: 'yum' | 'dnf';
+  /** Exactly these versions (listUpdates, downloadOnly, upgrade; required by verifyPinned). */
+  readonly pin?: PackagePin;
+  /** restorePrevious: the id of the downloadOnly step whose kept RPMs are reinstalled. */
+  readonly fromStep?: string;
 }
 
 export interface GitStep extends StepBase {

@@ -109,23 +109,10 @@ function describeCrash(c: SweepCase, trace: CaseTrace): string {
 /**
  * Half states the sweep found that come from a recipe's rollback, not from the crash: each is the
  * exact problem a case ends with today. A fixed recipe makes its case fail here until the entry
- * goes, so the table can only shrink.
- *
- * - bluemind-redhat: the rollback only restores the nginx configuration; a rollback sent
- *   after the upgrade's verify (before finalize) leaves the 4.1.2 packages without /setup. The
- *   same state follows any rollback of this recipe, crash or not. (bluemind's rollback reinstalls
- *   the previous packages, restore-packages, and has no entry left.)
+ * goes, so the table can only shrink. It is empty: every rollback puts the previous version back
+ * (bluemind's restore-packages reinstalls the kept .debs, bluemind-redhat's the kept RPMs).
  */
-const KNOWN_GAPS: Readonly<Record<string, readonly string[]>> = {
-  ...Object.fromEntries(
-    ['bluemind-redhat'].flatMap((r) =>
-      ['before', 'after'].map((b) => [
-        `${r} rollback ${b}:restore-config`,
-        ['on 4.1.2 with /setup played 0 times'],
-      ]),
-    ),
-  ),
-};
+const KNOWN_GAPS: Readonly<Record<string, readonly string[]>> = {};
 
 const EXPECTED = {
   version: 'old-or-new',

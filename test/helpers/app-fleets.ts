@@ -227,7 +227,7 @@ export interface KcmHost {
   readonly dnf: DnfHost;
   /** The agent's environment: `rpm`, `yum` and `dnf` act on this host's root. */
   readonly env: Readonly<Record<string, string>>;
-  /** The recipe vars of this host: the stop/start commands of its two services. */
+  /** The recipe vars of this host: the stop/start/status commands of its two services. */
   readonly vars: Record<string, string>;
   /** One line per service action: `stop guacd 2.0.0` (the version rpm reports at that moment). */
   readonly serviceLog: string;
@@ -267,6 +267,12 @@ echo "${action} ${service} $(${shq(rpm)} -q --qf '%{VERSION}' ${pkg})" >> ${shq(
 echo ${action === 'stop' ? 'stopped' : 'running'} > ${shq(stateFile(service))}
 `,
     );
+  // Stands in for `systemctl is-active SERVICE`: exit 0 only while it runs.
+  const status = (service: string): string =>
+    writeScript(
+      path.join(dir, `status-${service}`),
+      `#!/bin/sh\ngrep -qx running ${shq(stateFile(service))}\n`,
+    );
   writeFileSync(stateFile('guacamole'), 'running\n');
   writeFileSync(stateFile('guacd'), 'running\n');
   return {
@@ -277,6 +283,8 @@ echo ${action === 'stop' ? 'stopped' : 'running'} > ${shq(stateFile(service))}
       startWeb: script('start', 'guacamole', 'kcm-guacamole'),
       stopGuacd: script('stop', 'guacd', 'kcm-guacd'),
       startGuacd: script('start', 'guacd', 'kcm-guacd'),
+      statusWeb: status('guacamole'),
+      statusGuacd: status('guacd'),
     },
     serviceLog,
     serviceState: (service) => readText(stateFile(service)),

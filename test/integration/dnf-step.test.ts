@@ -41,13 +41,13 @@ describe('dnf step through the yum wrapper', () => {
   afterEach(() => host.cleanup());
   afterAll(() => expect(hostState(MACHINE_RPM_PATHS)).toBe(hostBefore));
 
-  it('lists no updates (exit 1, not an error) until makecache, then 2.1.0', async () => {
+  it('lists no updates (exit 1, not an error) until makecache, then 2.1.0 (a version, its release apart)', async () => {
     const none = await run(step('listUpdates'));
     expect(none).toMatchObject({ ok: true, exitCode: 1, versions: [] });
 
     expect(await run(step('makecache'))).toMatchObject({ ok: true, exitCode: 0 });
     const some = await run(step('listUpdates'));
-    expect(some).toMatchObject({ ok: true, exitCode: 0, versions: ['2.1.0-1'] });
+    expect(some).toMatchObject({ ok: true, exitCode: 0, versions: ['2.1.0'] });
     expect(some.data?.['packages']).toEqual(
       PACKAGES.map((name) => ({ name, arch: 'noarch', version: '2.1.0-1' })),
     );
@@ -56,14 +56,14 @@ describe('dnf step through the yum wrapper', () => {
   it('stages 2.1.0 without installing it, then upgrades from the cache with the repository stopped', async () => {
     await run(step('makecache'));
     const staged = await run(step('downloadOnly'));
-    expect(staged).toMatchObject({ ok: true, versions: ['2.1.0-1'] });
+    expect(staged).toMatchObject({ ok: true, versions: ['2.1.0'] });
     expect(await installed()).toEqual(['2.0.0', '2.0.0']);
     expect(stagedNew()).toEqual(PACKAGES.map((p) => `${p}-2.1.0-1.noarch.rpm`));
 
     const requests = host.repo.requestCount;
     await host.repo.stop();
     const upgraded = await run(step('upgrade'));
-    expect(upgraded).toMatchObject({ ok: true, exitCode: 0, versions: ['2.1.0-1'] });
+    expect(upgraded).toMatchObject({ ok: true, exitCode: 0, versions: ['2.1.0'] });
     expect(await installed()).toEqual(['2.1.0', '2.1.0']);
     expect(host.repo.requestCount).toBe(requests);
   });

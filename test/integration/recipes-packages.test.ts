@@ -392,11 +392,11 @@ describe('bluemind-redhat with yum (dnf through the wrapper)', () => {
 
     const check = await host.phase('check');
     expectOk(check);
-    expect(result(check, 'check-updates')).toMatchObject({ ok: true, versions: [`${TO}-1`] });
+    expect(result(check, 'check-updates')).toMatchObject({ ok: true, versions: [TO] });
 
     const download = await host.phase('download');
     expectOk(download);
-    expect(result(download, 'stage-packages').versions).toEqual([`${TO}-1`]);
+    expect(result(download, 'stage-packages').versions).toEqual([TO]);
     expect(await installed()).toEqual([FROM, FROM]);
     expect(dnf.cachedRpms().filter((f) => f.includes(`-${TO}-`))).toEqual(
       BM_PACKAGES.map((p) => `${p}-${TO}-1.noarch.rpm`),
@@ -414,50 +414,112 @@ describe('bluemind-redhat with yum (dnf through the wrapper)', () => {
     expect(bm.setupCalls).toEqual([{ authorized: true, user: 'admin' }]);
     expectOk(await host.phase('verify'));
   });
+
+  it(`resolves latest, pins bm-* to ${TO} while 5.0.0 is offered, upgrades the rest of the system, and rolls the packages back`, async () => {
+    const dnf = await dnfHostWith([...BM_PACKAGES, 'tzdata-fake'], FROM, TO);
+    for (const p of BM_PACKAGES) await dnf.publish(p, '5.0.0');
+    const bm = await fakeBlueMind();
+    const host = fakeHost({
+      recipe: bluemindRedhat,
+      env: dnf.env,
+      roles: ['core'],
+      installed: FROM,
+      target: TO,
+      bluemind: bm,
+    });
+    expectOk(await host.phase('check'));
+    // The check refreshed the metadata: `latest` sees every version of bm-core, 5.0.0 the newest.
+    const available = await probe(bluemindRedhat.versions.available ?? { argv: [], pattern: '' }, dnf.env);
+    expect([...new Set(available)].sort()).toEqual([FROM, TO, '5.0.0']);
+
+    expectOk(await host.phase('download'));
+    expect(dnf.cachedRpms().filter((f) => !f.includes(`-${FROM}-`))).toEqual([
+      `bm-core-${TO}-1.noarch.rpm`,
+      `bm-webmail-${TO}-1.noarch.rpm`,
+      `tzdata-fake-${TO}-1.noarch.rpm`,
+    ]);
+    await dnf.repo.stop();
+    const upgrade = await host.phase('upgrade');
+    expectOk(upgrade);
+    writeFileSync(host.configFile, 'server_name changed.by.the.upgrade;\n');
+    expect(await dnf.rpmQuery('*')).toEqual([`bm-core-${TO}-1`, `bm-webmail-${TO}-1`, `tzdata-fake-${TO}-1`]);
+    expect(result(upgrade, 'apply-packages').data?.['installed']).toEqual([
+      { name: 'bm-core', version: `${TO}-1` },
+      { name: 'bm-webmail', version: `${TO}-1` },
+    ]);
+
+    // The rollback puts the kept RPMs back from local disk (the repository is down), then the config.
+    const rollback = await host.phase('rollback');
+    expectOk(rollback);
+    expect(result(rollback, 'restore-packages').versions).toEqual([FROM]);
+    expect(await dnf.rpmQuery('bm-*')).toEqual([`bm-core-${FROM}-1`, `bm-webmail-${FROM}-1`]);
+    expect(readFileSync(host.configFile, 'utf8')).toBe('server_name mail.example.com; # edited by hand\n');
+  });
 });
 
 describe('kcm with yum (dnf through the wrapper)', () => {
-  /** A real program standing in for `systemctl ACTION SERVICE`: logs itself and the installed version. */
-  function serviceScript(dir: string, log: string, root: string, words: string, pkg: string): string {
-    const file = path.join(dir, words.replace(' ', '-'));
-    const version = path.join(root, 'opt', pkg, 'VERSION');
-    writeFileSync(file, `#!/bin/sh\necho "${words} $(cat '${version}')" >> '${log}'\n`);
-    chmodSync(file, 0o755);
-    return file;
+  /**
+   * Real programs standing in for `systemctl stop|start|is-active SERVICE`: stop and start log
+   * themselves with the installed version and keep the service's state in a file; status exits 0
+   * only while the service runs.
+   */
+  function services(dir: string, log: string, root: string) {
+    const script = (name: string, body: string): string => {
+      const file = path.join(dir, name);
+      writeFileSync(file, `#!/bin/sh\n${body}\n`);
+      chmodSync(file, 0o755);
+      return file;
+    };
+    const state = (service: string) => path.join(dir, `${service}.state`);
+    const action = (verb: 'stop' | 'start', service: string, pkg: string): string =>
+      script(
+        `${verb}-${service}`,
+        `echo "${verb} ${service} $(cat '${path.join(root, 'opt', pkg, 'VERSION')}')" >> '${log}'\n` +
+          `echo ${verb === 'stop' ? 'stopped' : 'running'} > '${state(service)}'`,
+      );
+    writeFileSync(state('guacamole'), 'running\n');
+    writeFileSync(state('guacd'), 'running\n');
+    return {
+      stopWeb: action('stop', 'guacamole', 'kcm-guacamole'),
+      startWeb: action('start', 'guacamole', 'kcm-guacamole'),
+      stopGuacd: action('stop', 'guacd', 'kcm-guacd'),
+      startGuacd: action('start', 'guacd', 'kcm-guacd'),
+      statusWeb: script('status-guacamole', `grep -qx running '${state('guacamole')}'`),
+      statusGuacd: script('status-guacd', `grep -qx running '${state('guacd')}'`),
+    };
   }
 
-  it('sees 2.1.0, stages it, stops both services around the upgrade, and leaves no update behind', async () => {
+  it('sees 2.1.0 while 3.0.0 is offered, stages and installs exactly 2.1.0 between the service stops and starts, verifies it', async () => {
     const dnf = await dnfHostWith(KCM_PACKAGES, '2.0.0', '2.1.0');
+    for (const p of KCM_PACKAGES) await dnf.publish(p, '3.0.0');
     const dir = scratch('kcm-services');
     const log = path.join(dir, 'services.log');
-    const script = (words: string, pkg: string) => serviceScript(dir, log, dnf.root, words, pkg);
+    const vars = services(dir, log, dnf.root);
     const host = fakeHost({
       recipe: kcm,
       env: dnf.env,
       roles: [],
       installed: '2.0.0',
       target: '2.1.0',
-      vars: {
-        stopWeb: script('stop guacamole', 'kcm-guacamole'),
-        startWeb: script('start guacamole', 'kcm-guacamole'),
-        stopGuacd: script('stop guacd', 'kcm-guacd'),
-        startGuacd: script('start guacd', 'kcm-guacd'),
-      },
+      vars,
     });
     const installed = () => Promise.all(KCM_PACKAGES.map((p) => dnf.installedVersion(p)));
     const logged = () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : []);
 
     const check = await host.phase('check');
     expectOk(check);
-    expect(result(check, 'check-updates')).toMatchObject({ ok: true, versions: ['2.1.0-1'] });
+    expect(result(check, 'check-updates')).toMatchObject({ ok: true, versions: ['2.1.0'] });
     expect(result(check, 'check-updates').data?.['packages']).toEqual(
       KCM_PACKAGES.map((name) => ({ name, arch: 'noarch', version: '2.1.0-1' })),
     );
+    // `latest`: the available probe lists what the refreshed metadata offers.
+    const available = await probe(kcm.versions.available ?? { argv: [], pattern: '' }, dnf.env);
+    expect([...new Set(available)].sort()).toEqual(['2.0.0', '2.1.0', '3.0.0']);
 
     const download = await host.phase('download');
     expectOk(download);
     expect(await installed()).toEqual(['2.0.0', '2.0.0']);
-    expect(dnf.cachedRpms().filter((f) => f.includes('-2.1.0-'))).toEqual(
+    expect(dnf.cachedRpms().filter((f) => !f.includes('-2.0.0-'))).toEqual(
       KCM_PACKAGES.map((p) => `${p}-2.1.0-1.noarch.rpm`),
     );
 
@@ -472,7 +534,7 @@ describe('kcm with yum (dnf through the wrapper)', () => {
       'start-guacd: ran',
       'start-web: ran',
     ]);
-    expect(await installed()).toEqual(['2.1.0', '2.1.0']);
+    expect(await dnf.rpmQuery('kcm-*')).toEqual(['kcm-guacamole-2.1.0-1', 'kcm-guacd-2.1.0-1']);
     expect(dnf.repo.requestCount).toBe(requests);
     // Both stopped while 2.0.0 was installed; both started once 2.1.0 was.
     expect(logged()).toEqual([
@@ -484,11 +546,55 @@ describe('kcm with yum (dnf through the wrapper)', () => {
 
     const verify = await host.phase('verify');
     expectOk(verify);
-    expect(result(verify, 'check-no-updates-left')).toMatchObject({ ok: true, versions: [] });
+    expect(result(verify, 'check-installed-version')).toMatchObject({ ok: true, versions: ['2.1.0'] });
 
-    // The rollback phase only makes sure neither service is left stopped.
-    expectOk(await host.phase('rollback'));
-    expect(logged().slice(4)).toEqual(['start guacd 2.1.0', 'start guacamole 2.1.0']);
+    // The rollback stops both, puts the kept 2.0.0 RPMs back from local disk, starts both.
+    const rollback = await host.phase('rollback');
+    expectOk(rollback);
+    expect(await installed()).toEqual(['2.0.0', '2.0.0']);
+    expect(logged().slice(4)).toEqual([
+      'stop guacamole 2.1.0',
+      'stop guacd 2.1.0',
+      'start guacd 2.0.0',
+      'start guacamole 2.0.0',
+    ]);
+    expect(dnf.repo.requestCount).toBe(requests);
+  });
+
+  it('fails verify when a package is not at the target, or a service is not running', async () => {
+    const dnf = await dnfHostWith(KCM_PACKAGES, '2.0.0', '2.1.0');
+    const dir = scratch('kcm-services');
+    const vars = services(dir, path.join(dir, 'services.log'), dnf.root);
+    const host = fakeHost({
+      recipe: kcm,
+      env: dnf.env,
+      roles: [],
+      installed: '2.0.0',
+      target: '2.1.0',
+      vars,
+    });
+    // Nothing was upgraded: the packages are still 2.0.0.
+    const verify = await host.phase('verify');
+    expect(verify.ok).toBe(false);
+    expect(result(verify, 'check-installed-version').error).toEqual({
+      code: 'VERSION_MISMATCH',
+      message: 'pinned to 2.1.0: kcm-guacamole is at 2.0.0-1, not 2.1.0; kcm-guacd is at 2.0.0-1, not 2.1.0',
+    });
+
+    const stoppedGuacd = fakeHost({
+      recipe: kcm,
+      env: dnf.env,
+      roles: [],
+      installed: '2.0.0',
+      target: '2.0.0',
+      vars,
+    });
+    writeFileSync(path.join(dir, 'guacd.state'), 'stopped\n');
+    const second = await stoppedGuacd.phase('verify');
+    expect(statuses(second).slice(0, 2)).toEqual([
+      'check-installed-version: ran',
+      expect.stringMatching(/^guacd-active: ran STEP_FAILED: /),
+    ]);
   });
 });
 
