@@ -6,6 +6,7 @@
  */
 import {
   arrayOf,
+  bool,
   duration,
   enumOf,
   from,
@@ -93,6 +94,7 @@ function common<T extends StepType>(type: T) {
     timeoutMs: from('timeout', withDefault(duration({ maxMs: MAX_TIMEOUT_MS }), DEFAULT_TIMEOUT_MS[type])),
     retries: withDefault(int({ min: 0, max: MAX_RETRIES }), 0),
     when: condition,
+    pointOfNoReturn: bool(),
   };
 }
 
@@ -108,8 +110,10 @@ const exec = object(
     acceptExitCodes: withDefault(arrayOf(int({ min: 0, max: 255 }), { min: 1 }), [0]),
     stdinSecret: secretName(),
     onInterrupt: withDefault(enumOf(['redo', 'rollback']), 'rollback'),
+    user: nonEmptyStr(),
+    expectVersion: nonEmptyStr(),
   },
-  { optional: ['when', 'cwd', 'stdinSecret'] },
+  { optional: ['when', 'pointOfNoReturn', 'cwd', 'stdinSecret', 'user', 'expectVersion'] },
 );
 
 const apt = object(
@@ -119,7 +123,7 @@ const apt = object(
     packages: packages(),
     frontend: withDefault(enumOf(['apt-get', 'aptitude']), 'apt-get'),
   },
-  { optional: ['when'] },
+  { optional: ['when', 'pointOfNoReturn'] },
 );
 
 const dnf = object(
@@ -129,7 +133,7 @@ const dnf = object(
     packages: packages(),
     command: withDefault(enumOf(['yum', 'dnf']), 'yum'),
   },
-  { optional: ['when'] },
+  { optional: ['when', 'pointOfNoReturn'] },
 );
 
 const git = object(
@@ -139,7 +143,7 @@ const git = object(
     dir: nonEmptyStr(),
     tagPattern: withDefault(nonEmptyStr(), 'v*'),
   },
-  { optional: ['when'] },
+  { optional: ['when', 'pointOfNoReturn'] },
 );
 
 const service = object(
@@ -152,7 +156,7 @@ const service = object(
       { optional: ['stop', 'start', 'restart', 'status'] },
     ),
   },
-  { optional: ['when', 'commands'] },
+  { optional: ['when', 'pointOfNoReturn', 'commands'] },
 );
 
 const maintenance = object(
@@ -164,7 +168,7 @@ const maintenance = object(
     url: url(),
   },
   {
-    optional: ['when', 'argv', 'flagFile', 'url'],
+    optional: ['when', 'pointOfNoReturn', 'argv', 'flagFile', 'url'],
     check: (m, path, problems) => {
       const modes = (['argv', 'flagFile', 'url'] as const).filter((k) => m[k] !== undefined);
       if (modes.length !== 1) {
@@ -183,7 +187,7 @@ const backup = object(
     dest: nonEmptyStr(),
   },
   {
-    optional: ['when', 'dumpArgv'],
+    optional: ['when', 'pointOfNoReturn', 'dumpArgv'],
     check: (b, path, problems) => {
       if (b.paths?.length === 0 && b.dumpArgv === undefined)
         problems.push({ path, message: 'backs up nothing: give paths or dumpArgv' });
@@ -191,7 +195,16 @@ const backup = object(
   },
 );
 
-const restore = object({ ...common('restore'), fromStep: stepId() }, { optional: ['when'] });
+const restore = object(
+  {
+    ...common('restore'),
+    fromStep: stepId(),
+    loadArgv: argv(),
+    user: nonEmptyStr(),
+    whenMissing: enumOf(['fail', 'skip']),
+  },
+  { optional: ['when', 'pointOfNoReturn', 'loadArgv', 'user', 'whenMissing'] },
+);
 
 const artifact = object(
   {
@@ -202,20 +215,20 @@ const artifact = object(
     sha256Url: url(),
     signatureUrl: url(),
   },
-  { optional: ['when', 'sha256Url'] },
+  { optional: ['when', 'pointOfNoReturn', 'sha256Url'] },
 );
 
 const binaryReplace = object(
   { ...common('binary.replace'), fromStep: stepId(), target: nonEmptyStr(), setcap: nonEmptyStr() },
-  { optional: ['when', 'setcap'] },
+  { optional: ['when', 'pointOfNoReturn', 'setcap'] },
 );
 
 const binaryRestore = object(
   { ...common('binary.restore'), fromStep: stepId(), target: nonEmptyStr() },
-  { optional: ['when'] },
+  { optional: ['when', 'pointOfNoReturn'] },
 );
 
-const agentRestart = object({ ...common('agent.restart') }, { optional: ['when'] });
+const agentRestart = object({ ...common('agent.restart') }, { optional: ['when', 'pointOfNoReturn'] });
 
 const jsonValue = spec<string | number | boolean>((v) =>
   typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))
@@ -235,7 +248,7 @@ const http = object(
     basicAuth: object({ user: nonEmptyStr(), passwordSecret: secretName() }),
     backoffMs: from('backoff', withDefault(duration({ maxMs: 10 * MINUTE }), 1000)),
   },
-  { optional: ['when', 'jsonField', 'body', 'basicAuth'] },
+  { optional: ['when', 'pointOfNoReturn', 'jsonField', 'body', 'basicAuth'] },
 );
 
 /** Any step, by its `type`. The annotation makes the compiler prove each variant matches types.ts. */
