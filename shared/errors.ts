@@ -133,6 +133,20 @@ export const ERROR_CATALOGUE = {
   /** The installed version of a package cannot be kept (or was lost), so there is no way back to it. */
   PREVIOUS_UNAVAILABLE: { retryable: false, summary: 'the previous version of a package is not available' },
 
+  // Application recipes: exec as a user, service commands, the point of no return (issue 13, apps).
+  /** An exec step names a user (`user:`) this host does not know: nothing ran. */
+  EXEC_USER_UNKNOWN: { retryable: false, summary: 'an exec step names a user this host does not have' },
+  /** Systemd does not run on the host and a service step gives no command for its action. */
+  SERVICE_COMMAND_MISSING: {
+    retryable: false,
+    summary: 'no systemd and no command for a service step: the recipe must say how',
+  },
+  /** A rollback was refused: the upgrade passed a step the recipe declares as its point of no return. */
+  PAST_POINT_OF_NO_RETURN: {
+    retryable: false,
+    summary: 'the host is past the point of no return: recover by hand from the backup',
+  },
+
   // Deployments and rollouts (controller/rollout/).
   /** No deployment of that name was applied (`convoy apply fleet.yaml`). */
   DEPLOYMENT_UNKNOWN: { retryable: false, summary: 'no such deployment' },

@@ -221,7 +221,19 @@ describe('phase contract', () => {
   describe('the phase report', () => {
     it('parses the result body of a phase command (its `command` field is the envelope type, not read)', () => {
       const { command: _phase, ...rest } = REPORT;
-      expect(valueOf(parsePhaseReport(REPORT))).toEqual(rest);
+      // An agent that says nothing of a point of no return (an older one) reads as null.
+      expect(valueOf(parsePhaseReport(REPORT))).toEqual({ ...rest, pointOfNoReturn: null });
+    });
+
+    it('carries a rollback refused past the point of no return: step, backup id, procedure', () => {
+      const held = { stepId: 'start-cells', backupId: 'b-1', manualRecovery: 'stop cells; restore b-1' };
+      const report = valueOf(
+        parsePhaseReport({ ...REPORT, phase: 'rollback', steps: [], pointOfNoReturn: held }),
+      );
+      expect(report.pointOfNoReturn).toEqual(held);
+      expect(
+        problemsOf(parsePhaseReport({ ...REPORT, pointOfNoReturn: { ...held, stepId: '../x' } })),
+      ).toEqual([expect.stringContaining('pointOfNoReturn.stepId')]);
     });
 
     it('takes null for what a phase did not read, and for no resume', () => {

@@ -161,6 +161,21 @@ const resumedSpec = object(
   { optional: ['stepId'], unknownFields: 'ignore' },
 );
 
+/**
+ * A rollback the agent refused because the upgrade passed a step the recipe marks
+ * `pointOfNoReturn`: the controller holds the host for an operator, showing these.
+ */
+const pointOfNoReturnSpec = object(
+  {
+    stepId: stepId(),
+    /** The newest backup taken before the point; null when no step took one. */
+    backupId: nullable(clipped(REPORT_LIMITS.text)),
+    /** The recipe's `manualRecovery` procedure. */
+    manualRecovery: clipped(REPORT_LIMITS.errorMessage),
+  },
+  { unknownFields: 'ignore' },
+);
+
 const phaseReportSpec = object(
   {
     runId: runId(),
@@ -174,9 +189,14 @@ const phaseReportSpec = object(
     available: nullable(clippedList(clipped(REPORT_LIMITS.text), REPORT_LIMITS.available)),
     /** Set when this run found an earlier run of its phase interrupted. */
     resumed: nullable(resumedSpec),
+    /**
+     * Set (rollback only) when the agent refused it past the point of no return; null or absent
+     * otherwise (an older agent never sends it).
+     */
+    pointOfNoReturn: nullable(pointOfNoReturnSpec),
     steps: arrayOf(stepReportSpec),
   },
-  { unknownFields: 'ignore' },
+  { optional: ['pointOfNoReturn'], unknownFields: 'ignore' },
 );
 
 const journalSummarySpec = object(

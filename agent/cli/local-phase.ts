@@ -153,6 +153,13 @@ function printSummary(outcome: PhaseOutcome): void {
     else if (r.status === 'skipped') process.stdout.write(`skip ${r.step.id}: not for this host's roles\n`);
     else if (r.status === 'done-before') process.stdout.write(`done before ${r.step.id}\n`);
   }
+  const held = outcome.pointOfNoReturn;
+  if (held !== undefined) {
+    const backup = held.backupId === null ? 'no backup' : `backup ${held.backupId}`;
+    process.stdout.write(
+      `PAST_POINT_OF_NO_RETURN: the upgrade completed ${held.stepId}; no automatic rollback (${backup})\nmanual recovery: ${held.manualRecovery}\n`,
+    );
+  }
   const ran = outcome.steps.filter((r) => r.status === 'ran').length;
   process.stdout.write(`phase ${outcome.phase}: ${outcome.ok ? 'ok' : 'FAILED'} (${ran} step(s) run)\n`);
 }

@@ -15,6 +15,9 @@ export interface ExecRequest {
   /** Bytes of stdout and of stderr kept (the tail). Default 64 KiB each. */
   readonly maxOutputBytes?: number;
   readonly signal?: AbortSignal;
+  /** Run as this uid and gid (the agent runs as root); HOME and USER come through `env`. */
+  readonly uid?: number;
+  readonly gid?: number;
 }
 
 export interface ExecResult {
@@ -45,6 +48,8 @@ export const execOnHost: Exec = (request) =>
       env: { ...process.env, ...request.env },
       stdio: ['pipe', 'pipe', 'pipe'],
       signal: request.signal,
+      ...(request.uid === undefined ? {} : { uid: request.uid }),
+      ...(request.gid === undefined ? {} : { gid: request.gid }),
     });
     const out = new TailBuffer(max);
     const err = new TailBuffer(max);

@@ -66,6 +66,7 @@ export function phaseReport(
             reason: resumed.reason,
             ...(resumed.stepId === undefined ? {} : { stepId: resumed.stepId }),
           },
+    pointOfNoReturn: outcome.pointOfNoReturn === undefined ? null : { ...outcome.pointOfNoReturn },
     steps: outcome.steps.map(stepReport),
   };
 }

@@ -16,6 +16,7 @@ import { maskSecrets } from '../steps/mask';
 import { agentFailpointFromEnv, type AgentFailpoint } from './failpoint';
 import type { PhaseJournal } from './journal';
 import { decideResume, type ResumeDecision } from './resume';
+import { markPointOfNoReturn, pastPointOfNoReturn, preflight, type PointOfNoReturn } from './preflight';
 
 export type StepRegistry = ReadonlyMap<string, StepExecutor>;
 
@@ -47,7 +48,9 @@ export interface PhaseOutcome {
   readonly ok: boolean;
   readonly steps: readonly StepRecord[];
   /** Set when the run found an earlier run of this phase interrupted, and what it decided. */
-  readonly resumed?: ResumeDecision;
+  readonly resumed?: ResumeDecision | undefined;
+  /** Set when a rollback was refused: the upgrade passed a step marked `pointOfNoReturn`. */
+  readonly pointOfNoReturn?: PointOfNoReturn;
 }
 
 export interface RunnerDeps {
@@ -111,6 +114,20 @@ export async function runPhase(req: PhaseRequest, deps: RunnerDeps): Promise<Pha
     });
     return { runId, phase: req.phase, ok: false, steps: [], resumed };
   }
+  const held =
+    req.phase === 'rollback'
+      ? pastPointOfNoReturn(req.recipe, deps.context.stateDir, runsOf(req, runId), readable(req, runId, deps))
+      : undefined;
+  if (held !== undefined) {
+    deps.log.warn('rollback refused: the host is past the point of no return', { step: held.stepId });
+    return { runId, phase: req.phase, ok: false, steps: [], pointOfNoReturn: held, resumed };
+  }
+  const mine = hostRunsPhase(req) ? steps.filter((s) => appliesTo(s, req.roles)) : [];
+  const refused = preflight(mine, req.vars, deps.registry);
+  if (refused !== undefined) {
+    const record: StepRecord = { ...refused, status: 'ran', attempts: 0 };
+    return { runId, phase: req.phase, ok: false, steps: [record], resumed };
+  }
   deps.journal.begin(runId, req.recipe.name, req.phase, resumed !== undefined || req.runId !== undefined);
   const completed = deps.journal.current?.completed ?? {};
   // Own results last: a step id this run completed wins over an older run's.
@@ -122,7 +139,7 @@ export async function runPhase(req: PhaseRequest, deps: RunnerDeps): Promise<Pha
   const done = new Set(Object.keys(completed));
   const records: StepRecord[] = [];
   for (const step of steps) {
-    const record = await runOneStep(step, req, deps, results, done);
+    const record = await runOneStep(step, { ...req, runId }, deps, results, done);
     records.push(record);
     if (record.status === 'ran' && record.result?.ok !== true) {
       deps.journal.finish('failed');
@@ -131,6 +148,17 @@ export async function runPhase(req: PhaseRequest, deps: RunnerDeps): Promise<Pha
   }
   deps.journal.finish('succeeded');
   return { runId, phase: req.phase, ok: true, steps: records, resumed };
+}
+
+/** This run's id and the runs it may read. */
+function runsOf(req: PhaseRequest, runId: string): string[] {
+  return [...(req.readRuns ?? []), runId];
+}
+
+/** Completed results of this run and of the runs it may read (before the journal begins it). */
+function readable(req: PhaseRequest, runId: string, deps: RunnerDeps): Map<string, StepResult> {
+  const runs = runsOf(req, runId);
+  return new Map(runs.flatMap((id) => Object.entries(deps.journal.resultsOf(id))));
 }
 
 async function runOneStep(
@@ -154,9 +182,13 @@ async function runOneStep(
   let attempt = 0;
   while (attempt <= step.retries && result?.ok !== true) {
     attempt += 1;
+    // Written before the step starts: from here on, the rollback is refused (preflight.ts).
+    if (step.pointOfNoReturn === true && req.phase !== 'rollback')
+      markPointOfNoReturn(deps.context.stateDir, { runId: req.runId ?? '', stepId: step.id });
     deps.journal.enter(step.id, attempt, deps.context.now());
     failpoint('before', step.id);
     result = await attemptStep(step, executor, req, deps, results);
+    if (failpoint('fail', step.id) === true) result = injectedFailure(result);
     deps.journal.leave(step.id, result);
     failpoint('after', step.id);
     if (!result.ok) deps.log.warn('step failed', { step: step.id, attempt, code: result.error?.code });
@@ -166,6 +198,12 @@ async function runOneStep(
   const record: StepRecord = { step, status: 'ran', result: final, attempts: attempt };
   deps.onStep?.({ step, phase: 'end', record });
   return record;
+}
+
+/** The result a `fail:STEP` failpoint reports instead of the step's own (chaos tests only). */
+function injectedFailure(real: StepResult): StepResult {
+  const message = 'injected failure (CONVOY_AGENT_FAILPOINT fail:STEP) after the step did its work';
+  return { ...real, ok: false, error: { code: 'STEP_FAILED', message } };
 }
 
 /** One attempt, bounded by the step's timeout; a throw from an executor is a bug, reported as such. */

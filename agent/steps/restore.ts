@@ -7,8 +7,9 @@
  *
  * Files created since the backup inside a restored directory are left in place; archived files
  * are replaced (tar unlinks before writing, so a symlink planted at an archived path is not
- * followed). A dump is verified but not loaded: loading is application-specific, so the recipe
- * follows with an exec step, and `data.dump` names the file. Scratch space: the archive's size.
+ * followed). A dump is loaded by `loadArgv` (the application's client, `mysql owncloud`), which
+ * reads the verified dump on stdin, as `user` when given; without `loadArgv` it is verified only,
+ * and `data.dump` names the file. Scratch space: the archive's size.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -42,6 +43,11 @@ export const restoreExecutor: StepExecutor<RestoreStep> = {
 };
 
 async function restoreBackup(step: RestoreStep, ctx: StepContext): Promise<StepSuccess> {
+  if (step.whenMissing === 'skip' && ctx.results.get(step.fromStep)?.ok !== true) {
+    return {
+      outputTail: `${step.fromStep} never completed: nothing was changed after it, nothing to restore\n`,
+    };
+  }
   const { backupId, dir } = findBackup(step, ctx);
   const manifest = await verifyBackup(ctx, dir, backupId, step.timeoutMs);
   if (manifest.archive !== undefined) {
@@ -50,11 +56,35 @@ async function restoreBackup(step: RestoreStep, ctx: StepContext): Promise<StepS
       timeoutMs: step.timeoutMs,
     });
   }
+  const loaded = await loadDump(step, ctx, manifest, dir, backupId);
   return {
     backupId,
     data: { dir, restored: manifest.paths, ...(manifest.dump ? { dump: path.join(dir, DUMP_FILE) } : {}) },
-    outputTail: `restored backup ${backupId}: ${manifest.entries.length} entries\n`,
+    outputTail: `restored backup ${backupId}: ${manifest.entries.length} entries\n${loaded}`,
   };
+}
+
+/** Feeds the verified dump to `loadArgv`; a step that asks for it on a backup without one fails. */
+async function loadDump(
+  step: RestoreStep,
+  ctx: StepContext,
+  manifest: BackupManifest,
+  dir: string,
+  backupId: string,
+): Promise<string> {
+  if (step.loadArgv === undefined) return '';
+  if (manifest.dump === undefined)
+    throw new ConvoyError('STEP_FAILED', `backup ${backupId} has no database dump to load`, {
+      step: step.id,
+    });
+  const dump = await readFile(path.join(dir, DUMP_FILE), 'utf8');
+  const ran = await runArgv(ctx, {
+    argv: step.loadArgv,
+    stdin: dump,
+    user: step.user,
+    timeoutMs: step.timeoutMs,
+  });
+  return `loaded the database dump with ${step.loadArgv[0] ?? ''}\n${ran.outputTail}`;
 }
 
 function findBackup(step: RestoreStep, ctx: StepContext): { backupId: string; dir: string } {

@@ -2,7 +2,10 @@
  * `service`: stop, start, restart or query one service. Where systemd runs (the directory
  * `/run/systemd/system` exists, the test sd_booted(3) uses) it goes through `systemctl`; elsewhere
  * (containers, test machines) through the step's `commands[action]` argv. Neither available is a
- * clear failure rather than a silent no-op.
+ * clear failure rather than a silent no-op: SERVICE_COMMAND_MISSING, found by `preflight` before
+ * the phase's first step runs (whether systemd runs is a fact of the host, which recipe
+ * validation cannot know). A command whose program is empty (a recipe var left at its `''`
+ * default) counts as no command.
  */
 import { existsSync } from 'node:fs';
 import type { ServiceStep } from '../../shared/recipe/types';
@@ -29,6 +32,10 @@ export function createServiceExecutor(options: ServiceExecutorOptions = {}): Ste
   return {
     type: 'service',
     contract: CONTRACT,
+    preflight: (step) => {
+      if (existsSync(marker) || hasCommand(step)) return undefined;
+      return { code: 'SERVICE_COMMAND_MISSING', message: missingCommandMessage(step) };
+    },
     run: (step, ctx) =>
       settleStep(ctx, async () => {
         const argv = serviceArgv(step, existsSync(marker));
@@ -48,12 +55,17 @@ export function serviceArgv(step: ServiceStep, systemd: boolean): readonly strin
     return ['systemctl', verb, '--', step.name];
   }
   const argv = step.commands?.[step.action];
-  if (argv === undefined || argv.length === 0) {
-    throw new ConvoyError(
-      'STEP_FAILED',
-      `systemd is not running on this host and the step gives no command to ${step.action} ${step.name}`,
-      { step: step.id },
-    );
+  if (argv === undefined || !hasCommand(step)) {
+    throw new ConvoyError('SERVICE_COMMAND_MISSING', missingCommandMessage(step), { step: step.id });
   }
   return argv;
+}
+
+function hasCommand(step: ServiceStep): boolean {
+  const argv = step.commands?.[step.action];
+  return argv !== undefined && argv.length > 0 && argv[0] !== '';
+}
+
+function missingCommandMessage(step: ServiceStep): string {
+  return `step ${step.id}: systemd is not running on this host and the step gives no command to ${step.action} ${step.name} (set commands.${step.action}, or the recipe var it names)`;
 }

@@ -101,4 +101,9 @@ export interface StepExecutor<S extends Step = Step> {
   readonly contract: StepContract;
   /** Does the work; operational failures come back as `ok: false`, bugs throw. */
   run(step: S, ctx: StepContext): Promise<StepResult>;
+  /**
+   * Checks the step (placeholders filled) against facts of this host before the phase's first
+   * step runs, so that a phase that cannot finish here changes nothing. Returns why it cannot.
+   */
+  preflight?(step: S): { readonly code: ErrorCode; readonly message: string } | undefined;
 }

@@ -173,7 +173,7 @@ describe('compileRecipe', () => {
     [
       'an unknown step key',
       variant((r) => (r.phases.upgrade[1].colour = 'red')),
-      'phases.upgrade[1].colour: unknown field (known: id, type, source, timeout, retries, when, action, name, commands)',
+      'phases.upgrade[1].colour: unknown field (known: id, type, source, timeout, retries, when, pointOfNoReturn, action, name, commands)',
     ],
     [
       'an unknown step type',

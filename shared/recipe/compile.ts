@@ -78,40 +78,77 @@ const probe: Spec<VersionProbe> = object({
 
 const steps = (): Spec<Step[]> => withDefault(arrayOf(STEP), []);
 
-const RECIPE: Spec<Recipe> = object({
-  name: matching(
-    RECIPE_NAME,
-    'letters, digits, ".", "_" or "-" (at most 64, starting with a letter or digit)',
-  ),
-  description: withDefault(str(), ''),
-  versions: object({ installed: probe, available: probe }, { optional: ['available'] }),
-  policy: withDefault(
-    object(
-      {
-        majorNeedsApproval: withDefault(bool(), true),
-        allowDowngrade: withDefault(bool(), false),
-        allowedRange: range(),
-        pinnedVersion: version(),
-      },
-      { optional: ['allowedRange', 'pinnedVersion'] },
+const RECIPE: Spec<Recipe> = object(
+  {
+    name: matching(
+      RECIPE_NAME,
+      'letters, digits, ".", "_" or "-" (at most 64, starting with a letter or digit)',
     ),
-    { majorNeedsApproval: true, allowDowngrade: false },
-  ),
-  cautions: withDefault(arrayOf(object({ from: range(), to: range(), message: nonEmptyStr() })), []),
-  secrets: withDefault(arrayOf(secretName(), { unique: true }), []),
-  vars: withDefault(recordOf(str(), VAR_NAME), {}),
-  phases: object(
-    {
-      check: steps(),
-      download: steps(),
-      upgrade: steps(),
-      finalize: object({ role: nonEmptyStr(), steps: arrayOf(STEP, { min: 1 }) }),
-      verify: steps(),
-      rollback: steps(),
-    },
-    { optional: ['finalize'] },
-  ),
-});
+    description: withDefault(str(), ''),
+    versions: object({ installed: probe, available: probe }, { optional: ['available'] }),
+    policy: withDefault(
+      object(
+        {
+          majorNeedsApproval: withDefault(bool(), true),
+          allowDowngrade: withDefault(bool(), false),
+          allowedRange: range(),
+          pinnedVersion: version(),
+        },
+        { optional: ['allowedRange', 'pinnedVersion'] },
+      ),
+      { majorNeedsApproval: true, allowDowngrade: false },
+    ),
+    cautions: withDefault(arrayOf(object({ from: range(), to: range(), message: nonEmptyStr() })), []),
+    secrets: withDefault(arrayOf(secretName(), { unique: true }), []),
+    manualRecovery: nonEmptyStr(),
+    vars: withDefault(recordOf(str(), VAR_NAME), {}),
+    phases: object(
+      {
+        check: steps(),
+        download: steps(),
+        upgrade: steps(),
+        finalize: object({ role: nonEmptyStr(), steps: arrayOf(STEP, { min: 1 }) }),
+        verify: steps(),
+        rollback: steps(),
+      },
+      { optional: ['finalize'] },
+    ),
+  },
+  { optional: ['manualRecovery'], check: checkPointOfNoReturn },
+);
+
+/**
+ * A point of no return is a step of upgrade or finalize (the phases a rollback undoes), and an
+ * operator held there needs the procedure: `manualRecovery` is required with it.
+ */
+function checkPointOfNoReturn(
+  r: { readonly phases?: Recipe['phases'] | undefined; readonly manualRecovery?: string | undefined },
+  path: string,
+  problems: Problem[],
+): void {
+  if (r.phases === undefined) return;
+  const { finalize, ...rest } = r.phases;
+  const lists: [string, readonly Step[]][] = [
+    ...Object.entries(rest),
+    ['finalize.steps', finalize?.steps ?? []],
+  ];
+  for (const [phase, steps] of lists) {
+    steps.forEach((s, i) => {
+      if (!s.pointOfNoReturn) return;
+      const at = `${path === '' ? '' : `${path}.`}phases.${phase}[${i}].pointOfNoReturn`;
+      if (phase !== 'upgrade' && phase !== 'finalize.steps')
+        problems.push({
+          path: at,
+          message: 'only a step of upgrade or finalize can be a point of no return',
+        });
+      if (r.manualRecovery === undefined)
+        problems.push({
+          path: at,
+          message: 'needs the recipe-level manualRecovery: the procedure an operator follows past it',
+        });
+    });
+  }
+}
 
 /** Compiles recipe YAML; throws RecipeError (RECIPE_INVALID) naming the file and every problem. */
 export function compileRecipe(text: string, file: string): Recipe {

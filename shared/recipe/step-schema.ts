@@ -7,6 +7,7 @@
 import {
   arrayOf,
   at,
+  bool,
   duration,
   enumOf,
   from,
@@ -96,6 +97,7 @@ function common<T extends StepType>(type: T) {
     timeoutMs: from('timeout', withDefault(duration({ maxMs: MAX_TIMEOUT_MS }), DEFAULT_TIMEOUT_MS[type])),
     retries: withDefault(int({ min: 0, max: MAX_RETRIES }), 0),
     when: condition,
+    pointOfNoReturn: bool(),
   };
 }
 
@@ -111,8 +113,10 @@ const exec = object(
     acceptExitCodes: withDefault(arrayOf(int({ min: 0, max: 255 }), { min: 1 }), [0]),
     stdinSecret: secretName(),
     onInterrupt: withDefault(enumOf(['redo', 'rollback']), 'rollback'),
+    user: nonEmptyStr(),
+    expectVersion: nonEmptyStr(),
   },
-  { optional: ['when', 'cwd', 'stdinSecret'] },
+  { optional: ['when', 'pointOfNoReturn', 'cwd', 'stdinSecret', 'user', 'expectVersion'] },
 );
 
 const pin = object({ packages: arrayOf(nonEmptyStr(), { min: 1 }), version: nonEmptyStr() });
@@ -127,7 +131,7 @@ const apt = object(
     fromStep: stepId(),
   },
   {
-    optional: ['when', 'pin', 'fromStep'],
+    optional: ['when', 'pointOfNoReturn', 'pin', 'fromStep'],
     check: (s, path, problems) => {
       const restoring = s.action === 'restorePrevious';
       if (restoring && s.fromStep === undefined)
@@ -163,7 +167,7 @@ const dnf = object(
     fromStep: stepId(),
   },
   {
-    optional: ['when', 'pin', 'fromStep'],
+    optional: ['when', 'pointOfNoReturn', 'pin', 'fromStep'],
     check: (s, path, problems) => {
       if (s.action === undefined) return;
       if (s.pin !== undefined && !DNF_PINNED_ACTIONS.includes(s.action))
@@ -189,7 +193,7 @@ const git = object(
     dir: nonEmptyStr(),
     tagPattern: withDefault(nonEmptyStr(), 'v*'),
   },
-  { optional: ['when'] },
+  { optional: ['when', 'pointOfNoReturn'] },
 );
 
 const service = object(
@@ -202,7 +206,7 @@ const service = object(
       { optional: ['stop', 'start', 'restart', 'status'] },
     ),
   },
-  { optional: ['when', 'commands'] },
+  { optional: ['when', 'pointOfNoReturn', 'commands'] },
 );
 
 const maintenance = object(
@@ -214,7 +218,7 @@ const maintenance = object(
     url: url(),
   },
   {
-    optional: ['when', 'argv', 'flagFile', 'url'],
+    optional: ['when', 'pointOfNoReturn', 'argv', 'flagFile', 'url'],
     check: (m, path, problems) => {
       const modes = (['argv', 'flagFile', 'url'] as const).filter((k) => m[k] !== undefined);
       if (modes.length !== 1) {
@@ -233,7 +237,7 @@ const backup = object(
     dest: nonEmptyStr(),
   },
   {
-    optional: ['when', 'dumpArgv'],
+    optional: ['when', 'pointOfNoReturn', 'dumpArgv'],
     check: (b, path, problems) => {
       if (b.paths?.length === 0 && b.dumpArgv === undefined)
         problems.push({ path, message: 'backs up nothing: give paths or dumpArgv' });
@@ -241,7 +245,16 @@ const backup = object(
   },
 );
 
-const restore = object({ ...common('restore'), fromStep: stepId() }, { optional: ['when'] });
+const restore = object(
+  {
+    ...common('restore'),
+    fromStep: stepId(),
+    loadArgv: argv(),
+    user: nonEmptyStr(),
+    whenMissing: enumOf(['fail', 'skip']),
+  },
+  { optional: ['when', 'pointOfNoReturn', 'loadArgv', 'user', 'whenMissing'] },
+);
 
 const artifact = object(
   {
@@ -252,24 +265,24 @@ const artifact = object(
     sha256Url: url(),
     signatureUrl: url(),
   },
-  { optional: ['when', 'sha256Url'] },
+  { optional: ['when', 'pointOfNoReturn', 'sha256Url'] },
 );
 
 const binaryReplace = object(
   { ...common('binary.replace'), fromStep: stepId(), target: nonEmptyStr(), setcap: nonEmptyStr() },
-  { optional: ['when', 'setcap'] },
+  { optional: ['when', 'pointOfNoReturn', 'setcap'] },
 );
 
 const binaryRestore = object(
   { ...common('binary.restore'), fromStep: stepId(), target: nonEmptyStr() },
-  { optional: ['when'] },
+  { optional: ['when', 'pointOfNoReturn'] },
 );
 
-const agentRestart = object({ ...common('agent.restart') }, { optional: ['when'] });
+const agentRestart = object({ ...common('agent.restart') }, { optional: ['when', 'pointOfNoReturn'] });
 
 const reboot = object(
   { ...common('reboot'), reboot: enumOf(['ifRequired', 'always']), command: argv() },
-  { optional: ['when', 'command'] },
+  { optional: ['when', 'pointOfNoReturn', 'command'] },
 );
 
 const jsonValue = spec<string | number | boolean>((v) =>
@@ -290,7 +303,7 @@ const http = object(
     basicAuth: object({ user: nonEmptyStr(), passwordSecret: secretName() }),
     backoffMs: from('backoff', withDefault(duration({ maxMs: 10 * MINUTE }), 1000)),
   },
-  { optional: ['when', 'jsonField', 'body', 'basicAuth'] },
+  { optional: ['when', 'pointOfNoReturn', 'jsonField', 'body', 'basicAuth'] },
 );
 
 /** Any step, by its `type`. The annotation makes the compiler prove each variant matches types.ts. */

@@ -29,6 +29,12 @@ interface StepBase {
   /** Further attempts after a failure. Default 0. */
   readonly retries: number;
   readonly when?: StepCondition;
+  /**
+   * Once this step (of upgrade or finalize) completed, the vendor gives no way back (a Cells
+   * binary that migrated its data): the agent refuses the automatic rollback and reports the host
+   * past the point of no return, with the backup id and the recipe's `manualRecovery`. Default false.
+   */
+  readonly pointOfNoReturn?: boolean;
 }
 
 /** Runs a program with an argv list; never a shell string. */
@@ -46,6 +52,17 @@ export interface ExecStep extends StepBase {
    * whether a program is safe to repeat) or `redo` when the recipe author knows it is.
    */
   readonly onInterrupt: 'redo' | 'rollback';
+  /**
+   * Runs the program as this account (uid, gid and HOME from `getent passwd`), e.g. ownCloud's
+   * occ as the owner of config.php. An unknown user fails the step (EXEC_USER_UNKNOWN) before
+   * anything runs. Default: the agent's own user.
+   */
+  readonly user?: string;
+  /**
+   * The step succeeds only when stdout names this version as a whole (`1.6.3`, not `1.6.30`):
+   * `{{target}}` for a verify that the program reports the planned version.
+   */
+  readonly expectVersion?: string;
 }
 
 /**
@@ -143,6 +160,18 @@ export interface RestoreStep extends StepBase {
   readonly type: 'restore';
   /** The id of the backup step whose backup (recorded in its result) is restored. */
   readonly fromStep: string;
+  /**
+   * Loads the backup's database dump: this program gets the dump on stdin (`mysql owncloud`),
+   * after the files were restored. Without it a dump is verified but not loaded.
+   */
+  readonly loadArgv?: readonly string[];
+  /** The account that runs `loadArgv` (as exec's `user`). */
+  readonly user?: string;
+  /**
+   * `skip`: when `fromStep` never completed in this run, there is nothing to restore and the step
+   * succeeds (a rollback sent before the checkpoint, which precedes every change). Default `fail`.
+   */
+  readonly whenMissing?: 'fail' | 'skip';
 }
 
 export interface ArtifactStep extends StepBase {
@@ -262,6 +291,11 @@ export interface Recipe {
   readonly cautions: readonly Caution[];
   /** Secret names the steps use; values live only in the agent's root-only secrets file. */
   readonly secrets: readonly string[];
+  /**
+   * What an operator does by hand when a host is past a step marked `pointOfNoReturn` (shown with
+   * the backup id); required when a step is so marked.
+   */
+  readonly manualRecovery?: string;
   /** Defaults for `{{var.NAME}}`, overridable per host or with `--var`. */
   readonly vars: Readonly<Record<string, string>>;
   readonly phases: {

@@ -196,11 +196,12 @@ describe('passbolt rolled out on two hosts', () => {
       expect(summary(upgrade)).toEqual(
         ran(
           'mark-rollback-point',
+          'forget-last-migration-stamp',
           'site-down',
           'checkout-release',
           'update-libraries',
+          'stamp-before-migrate',
           'migrate',
-          'keep-migrated-code',
           'clear-cache',
           'site-up',
         ),
@@ -210,20 +211,20 @@ describe('passbolt rolled out on two hosts', () => {
         `${FROM}.sh`,
         `${TO}.sh`,
       ]);
-      const backups = readdirSync(path.join(site.appDir, 'tmp/backups'));
-      expect(backups).toHaveLength(1);
-      expect(readFileSync(path.join(site.appDir, 'tmp/backups', backups[0] ?? ''), 'utf8')).toBe(
-        `2.0.2.sh\n${FROM}.sh\n`,
-      );
-      expect(readdirSync(path.join(site.appDir, 'tmp/cache'))).toEqual([]);
+      // migrate --backup's dump, where passbolt writes it; the cache cleared around it.
+      const dumps = path.join(site.appDir, 'tmp/cache/database/backup');
+      const backups = readdirSync(dumps);
+      expect(backups).toEqual([expect.stringMatching(/^backup_\d+\.sql$/)]);
+      expect(readFileSync(path.join(dumps, backups[0] ?? ''), 'utf8')).toBe(`2.0.2.sh\n${FROM}.sh\n`);
+      expect(readdirSync(path.join(site.appDir, 'tmp/cache'))).toEqual(['database']);
       expect(existsSync(site.flag)).toBe(false);
       expect(site.answered).toContain(503);
       expect(site.answered.at(-1)).toBe(200);
       // What the recipe's version probe reads on the host.
       expect(await git(site.appDir, 'describe', '--tags', '--exact-match')).toBe(`v${TO}`);
-      // The code a rollback would keep: the new tag, since its migration ran.
+      // The code a rollback would go back to: the tag installed before (with the dump above).
       expect(await git(site.appDir, 'rev-parse', 'refs/convoy/rollback-to')).toBe(
-        await git(site.appDir, 'rev-parse', `v${TO}^{commit}`),
+        await git(site.appDir, 'rev-parse', `v${FROM}^{commit}`),
       );
     }
   });

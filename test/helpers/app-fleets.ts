@@ -309,22 +309,61 @@ export interface PassboltSite {
 }
 
 /**
+ * What passbolt's /healthcheck finds wrong with the site in APPDIR: the database schema (the fake's
+ * `tmp/migrations.applied`) must hold the migration of the release checked out, and none of a
+ * later release.
+ */
+export function passboltHealthProblems(appDir: string): string[] {
+  const release = readText(path.join(appDir, 'VERSION'));
+  const applied = readText(path.join(appDir, 'tmp/migrations.applied'))
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => l.replace(/\.sh$/, ''));
+  const problems: string[] = [];
+  if (!applied.includes(release)) problems.push(`the database lacks the migrations of ${release}`);
+  const later = applied.filter((v) => compareVersions(v, release) > 0);
+  if (later.length > 0) problems.push(`the database has migrations of a later release: ${later.join(' ')}`);
+  return problems;
+}
+
+function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i += 1) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+/**
  * A passbolt install cloned from REPO at TAG, with the maintenance flag in its git-ignored tmp/,
- * a fake composer, a post-checkout hook that records the checkout, and a health page on
- * 127.0.0.1:0 answering 503 while the flag exists.
+ * a fake composer, a fake MySQL client that loads a dump into the fake's database, a
+ * post-checkout hook that records the checkout, and the site on 127.0.0.1:0: the web server
+ * serves the maintenance page (503) for every path while the flag exists (the `if (-f flag)`
+ * rule docs/recipes.md shows), otherwise `/healthcheck` answers 200 when passbolt's checks pass
+ * (passboltHealthProblems) and 500 listing them when not.
  */
 export async function createPassboltSite(repo: GitAppRepo, tag: string): Promise<PassboltSite> {
   const appDir = await repo.cloneAt(tag);
   const flag = path.join(appDir, 'tmp/maintenance.flag');
   const answered: number[] = [];
-  const server = createServer((_req, res) => {
-    const down = existsSync(flag);
-    answered.push(down ? 503 : 200);
-    res.writeHead(down ? 503 : 200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ header: { status: down ? 'error' : 'success' }, body: down ? 'down' : 'OK' }));
+  const server = createServer((req, res) => {
+    const reply = (code: number, body: unknown): void => {
+      answered.push(code);
+      res.writeHead(code, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (existsSync(flag)) return reply(503, { header: { status: 'error' }, body: 'maintenance' });
+    if (req.url !== '/healthcheck') return reply(404, { header: { status: 'error' }, body: 'not found' });
+    const problems = passboltHealthProblems(appDir);
+    reply(problems.length === 0 ? 200 : 500, {
+      header: { status: problems.length === 0 ? 'success' : 'error' },
+      body: { database: { schema: problems.length === 0 }, problems },
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const healthUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/healthcheck/status.json`;
+  const healthUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/healthcheck`;
 
   const dir = path.join(path.dirname(appDir), `${path.basename(appDir)}-site`);
   const composerLog = path.join(dir, 'composer.log');
@@ -342,6 +381,10 @@ ${shq(process.execPath)} -e 'require("http").get(process.argv[1], (r) => { conso
     path.join(appDir, '.git/hooks/post-checkout'),
     `#!/bin/sh\n${maintenance}\necho "$(git describe --tags --exact-match HEAD) maintenance=$m" >> ${shq(checkoutLog)}\n`,
   );
+  const mysql = writeScript(
+    path.join(dir, 'bin/mysql'),
+    `#!/bin/sh\n# Fake MySQL client: loads a dump (stdin) into the fake's database.\n[ "$1" = passbolt ] || { echo "mysql: unknown database $1" >&2; exit 1; }\ncat > ${shq(appDir)}/tmp/migrations.applied.load && mv ${shq(appDir)}/tmp/migrations.applied.load ${shq(appDir)}/tmp/migrations.applied\n`,
+  );
   // The installed release ran its migrations and has a warm cache (tmp/ is git-ignored).
   mkdirSync(path.join(appDir, 'tmp/cache/persistent'), { recursive: true });
   writeFileSync(path.join(appDir, 'tmp/migrations.applied'), '2.0.2.sh\n2.0.3.sh\n');
@@ -352,7 +395,7 @@ ${shq(process.execPath)} -e 'require("http").get(process.argv[1], (r) => { conso
     composerLog,
     checkoutLog,
     answered,
-    vars: { appDir, maintenanceFlag: flag, healthUrl, composer },
+    vars: { appDir, maintenanceFlag: flag, healthUrl, composer, mysql },
     close: () => closeServer(server),
   };
 }

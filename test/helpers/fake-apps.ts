@@ -6,8 +6,9 @@
  * the journal keeps them for a run id. Also: the recipe's own version probe, run on the fake host,
  * and small real programs (scripts) standing in for vendor tools.
  */
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PhaseJournal } from '../../agent/phase/journal';
 import { runPhase, type PhaseOutcome, type StepRecord } from '../../agent/phase/runner';
@@ -54,6 +55,8 @@ export interface FakeHostOptions {
   readonly vars: Readonly<Record<string, string>>;
   /** Ed25519 public keys the agent pins for release artifacts and downgrade permits. */
   readonly releaseKeys?: readonly Uint8Array[];
+  /** The agent's environment for its children (APT_CONFIG of an isolated root). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** One host's agent side: its state directory, journal and rollout run id. */
@@ -75,17 +78,19 @@ export class FakeHost {
     return path.join(this.stateDir, 'staging');
   }
 
-  run(phase: PhaseName): Promise<PhaseOutcome> {
+  /** Runs PHASE; `failStep` makes that step report failure after doing its work (`fail:STEP`). */
+  run(phase: PhaseName, failStep?: string): Promise<PhaseOutcome> {
     return runPhase(
       { recipe: this.options.recipe, phase, roles: [], vars: this.vars, runId: this.runId },
       {
         registry: STEP_REGISTRY,
         journal: this.journal,
         context: {
-          ...runnerContext({ stateDir: this.stateDir }),
+          ...runnerContext({ stateDir: this.stateDir, env: this.options.env ?? {} }),
           releaseKeys: this.options.releaseKeys ?? [],
         },
         log: silentLogger,
+        failpoint: (boundary, stepId) => boundary === 'fail' && stepId === failStep,
       },
     );
   }
@@ -93,6 +98,27 @@ export class FakeHost {
   cleanup(): void {
     rmSync(this.stateDir, { recursive: true, force: true });
   }
+}
+
+/** Runs the recipe's `versions.available` probe on this machine: every version it lists. */
+export async function probeAvailable(
+  recipe: Recipe,
+  overrides: Readonly<Record<string, string>>,
+): Promise<string[]> {
+  const probe = recipe.versions.available;
+  if (probe === undefined) throw new Error(`${recipe.name} has no versions.available probe`);
+  const values = placeholderValues(recipe, {}, overrides);
+  const argv = probe.argv.map((a) => interpolate(a, values));
+  const res = await execOnHost({ argv, timeoutMs: 10_000 });
+  if (res.code !== 0) throw new Error(`${argv.join(' ')} exited ${res.code}: ${res.stderr}`);
+  // Each version once, as the agent's probe keeps them (agent/phase/versions.ts).
+  return [
+    ...new Set(
+      [...res.stdout.matchAll(new RegExp(probe.pattern, 'gm'))].flatMap((m) =>
+        m[1] === undefined ? [] : [m[1]],
+      ),
+    ),
+  ];
 }
 
 /** `[id, status, ok, error code]` per step, for one readable assertion on a whole phase. */
@@ -129,95 +155,346 @@ export function logLines(file: string): string[] {
   }
 }
 
-export interface FakeOcc {
-  /** The `occ` script. */
-  readonly occ: string;
-  /** The config directory (the recipe's `dataDir`, which the checkpoint backs up). */
-  readonly configDir: string;
-  readonly configFile: string;
-  /** Exists while maintenance mode is on. */
-  readonly maintenanceFlag: string;
-  /** One line per occ call: its arguments and whether maintenance was on. */
-  readonly log: string;
-  /** The version of the code the package manager deployed: what `occ upgrade` migrates to. */
-  deployCode(version: string): void;
-  /** Knob: the next `occ upgrade` writes the new version into config.php, then fails. */
-  failUpgrade(fail: boolean): void;
-  readonly appsUpgraded: string;
-}
+/** The account a fake ownCloud runs as: the owner of its config.php (Debian's web server user). */
+export const WEB_USER = { name: 'www-data', uid: 33, gid: 33 } as const;
 
 /**
- * A fake ownCloud `occ` (a POSIX shell script) keeping its state in `dir`: the version lives in
- * `config/config.php` as in ownCloud, maintenance mode is a flag file, `upgrade` moves the config
- * to the deployed code's version (failing half-way when the knob is set), `market:upgrade --major`
- * records that the apps were upgraded.
+ * Lets the web user reach DIR: DIR becomes 0755, and each parent below / gains search permission
+ * for others (o+x, nothing else: mkdtemp makes them 0700, the test runner's per-file temp
+ * directories included).
  */
-export function createFakeOcc(dir: string, installedVersion: string): FakeOcc {
-  const configDir = path.join(dir, 'config');
-  const configFile = path.join(configDir, 'config.php');
-  const state = path.join(dir, 'state');
-  mkdirSync(configDir, { recursive: true });
-  mkdirSync(state, { recursive: true });
-  writeFileSync(
-    configFile,
-    `<?php\n$CONFIG = array (\n  'instanceid' => 'oc0123456789',\n  'version' => '${installedVersion}',\n  'installed' => true,\n);\n`,
-  );
-  const flag = path.join(state, 'maintenance.flag');
-  const log = path.join(state, 'occ.log');
-  const code = path.join(state, 'code-version');
-  const fail = path.join(state, 'fail-upgrade');
-  const apps = path.join(state, 'apps-upgraded');
-  writeFileSync(code, `${installedVersion}\n`);
-  const occ = writeScript(
-    path.join(dir, 'occ'),
-    `#!/bin/sh
-# Fake ownCloud occ (test/helpers/fake-apps.ts).
-config=${shq(configFile)}
-flag=${shq(flag)}
-m=off; [ -f "$flag" ] && m=on
-echo "$* [maintenance $m]" >> ${shq(log)}
+export function openPath(dir: string): void {
+  chmodSync(dir, 0o755);
+  for (let d = path.dirname(path.resolve(dir)); d !== path.dirname(d); d = path.dirname(d)) {
+    const mode = statSync(d).mode & 0o7777;
+    if ((mode & 0o001) === 0) chmodSync(d, mode | 0o001);
+  }
+}
+
+/** chown -R to the web user. */
+export function giveToWebUser(dir: string): void {
+  execFileSync('chown', ['-R', `${WEB_USER.uid}:${WEB_USER.gid}`, dir]);
+}
+
+export interface FakeOwncloud {
+  /** The code directory (the recipe's `ocDir`): occ, version.php, config/, core/. */
+  readonly ocDir: string;
+  readonly configFile: string;
+  /** The fake database (what mysqldump dumps and mysql loads): `schema VERSION` and the users. */
+  readonly dbFile: string;
+  /** One line per occ call: its arguments, its uid and whether maintenance was on. */
+  readonly log: string;
+  /** The version whose apps `market:upgrade` last upgraded. */
+  readonly appsUpgraded: string;
+  /** The fake MySQL tools, for the recipe vars. */
+  readonly mysqldump: string;
+  readonly mysql: string;
+  /** Knob: the next `occ upgrade` migrates the database and config.php, then fails. */
+  failUpgrade(fail: boolean): void;
+  /** What the instance looks like from outside: config, code and database versions, maintenance. */
+  state(): OwncloudState;
+}
+
+export interface OwncloudState {
+  /** config.php's version (four parts), what the instance runs. */
+  readonly config: string;
+  /** version.php's version (four parts), the code on disk. */
+  readonly code: string;
+  /** The database schema version (four parts). */
+  readonly schema: string;
+  readonly maintenance: boolean;
+  /** The users in the database: the data that must survive an upgrade and its rollback. */
+  readonly users: string;
+}
+
+/** `10.9.1.2` -> `10,9,1,2` as version.php writes it. */
+const versionPhp = (v: string): string =>
+  `<?php\n$OC_Version = array(${v.split('.').join(',')});\n$OC_VersionString = '${v.split('.').slice(0, 3).join('.')}';\n`;
+
+/**
+ * occ (a POSIX shell script, run as `php occ` with php=/bin/sh). Like ownCloud's console.php it
+ * refuses any user but the owner of config.php ("Console has to be executed with the user that
+ * owns the file config/config.php"). The version the instance runs and maintenance mode live in
+ * config.php, the code's version in version.php, the schema in the database file; `upgrade`
+ * migrates the database and config.php to the code's version (failing after it when the knob is
+ * set); `status` prints what ownCloud's does.
+ */
+function occScript(): string {
+  return `#!/bin/sh
+# Fake ownCloud occ (test/helpers/fake-apps.ts): the same in every release; its state and the
+# database are found beside the code directory.
+oc=$(cd "$(dirname "$0")" && pwd)
+state="$oc/../state"
+db="$oc/../db/owncloud.db"
+config="$oc/config/config.php"
+owner=$(stat -c %u "$config")
+m=$(grep -q "'maintenance' => true" "$config" && echo on || echo off)
+echo "$* [uid $(id -u)] [maintenance $m]" >> "$state/occ.log"
+if [ "$(id -u)" != "$owner" ]; then
+  echo "Console has to be executed with the user that owns the file config/config.php" >&2
+  echo "Current user id: $(id -u)" >&2
+  echo "Owner id of config.php: $owner" >&2
+  exit 1
+fi
 version=$(sed -n "s/^  'version' => '\\([0-9.]*\\)',$/\\1/p" "$config")
+code=$(sed -n 's/^\\$OC_Version = array(\\([0-9,]*\\));$/\\1/p' "$oc/version.php" | tr , .)
 case "$1" in
   status)
     vs=$(echo "$version" | cut -d. -f1-3)
-    mj=false; [ -f "$flag" ] && mj=true
-    if [ "$2" = --output=json ]; then
-      printf '{"installed":true,"version":"%s","versionstring":"%s","edition":"Community","maintenance":%s}\\n' "$version" "$vs" "$mj"
-    else
-      printf '  - installed: true\\n  - version: %s\\n  - versionstring: %s\\n  - maintenance: %s\\n' "$version" "$vs" "$mj"
-    fi
+    mj=false; [ "$m" = on ] && mj=true
+    printf '  - installed: true\\n  - version: %s\\n  - versionstring: %s\\n  - edition: Community\\n  - maintenance: %s\\n' "$version" "$vs" "$mj"
     ;;
   maintenance:mode)
     case "$2" in
-      --on) touch "$flag"; echo "Maintenance mode enabled" ;;
-      --off) rm -f "$flag"; echo "Maintenance mode disabled" ;;
+      --on) sed -i "s/^  'maintenance' => false,$/  'maintenance' => true,/" "$config"; echo "Maintenance mode enabled" ;;
+      --off) sed -i "s/^  'maintenance' => true,$/  'maintenance' => false,/" "$config"; echo "Maintenance mode disabled" ;;
       *) echo "maintenance:mode needs --on or --off" >&2; exit 1 ;;
     esac
     ;;
   upgrade)
-    new=$(cat ${shq(code)})
-    sed -i "s/^  'version' => '[0-9.]*',$/  'version' => '$new',/" "$config"
-    if [ -f ${shq(fail)} ]; then echo "Exception: Database error when running migration $new" >&2; exit 1; fi
-    echo "Update successful: $version -> $new"
+    if [ "$code" = "$version" ]; then echo "ownCloud is already latest version"; exit 0; fi
+    older=$(printf '%s\\n%s\\n' "$code" "$version" | sort -V | head -n 1)
+    if [ "$older" = "$code" ]; then echo "Updates between multiple major versions and downgrades are unsupported." >&2; exit 1; fi
+    sed -i "s/^schema .*/schema $code/" "$db"
+    sed -i "s/^  'version' => '[0-9.]*',$/  'version' => '$code',/" "$config"
+    if [ -f "$state/fail-upgrade" ]; then echo "Exception: Database error when running migration $code" >&2; exit 1; fi
+    echo "Update successful: $version -> $code"
     ;;
   market:upgrade)
     [ "$2" = --major ] || { echo "market:upgrade: expected --major" >&2; exit 1; }
-    echo "$version" > ${shq(apps)}
+    echo "$version" > "$state/apps-upgraded"
     echo "All apps are up to date"
     ;;
   *)
     echo "occ: unknown command $1" >&2; exit 1 ;;
 esac
-`,
-  );
-  return {
-    occ,
-    configDir,
+`;
+}
+
+/**
+ * A fake ownCloud at INSTALLED (four parts, `10.8.0.4`) in DIR: code in `DIR/owncloud` owned by
+ * the web user, a database file and the fake MySQL tools that dump and load it.
+ */
+export function createFakeOwncloud(dir: string, installed: string): FakeOwncloud {
+  const ocDir = path.join(dir, 'owncloud');
+  const state = path.join(dir, 'state');
+  const db = path.join(dir, 'db', 'owncloud.db');
+  const configFile = path.join(ocDir, 'config/config.php');
+  mkdirSync(path.dirname(configFile), { recursive: true });
+  mkdirSync(state, { recursive: true });
+  mkdirSync(path.dirname(db), { recursive: true });
+  writeFileSync(
     configFile,
-    maintenanceFlag: flag,
-    log,
+    `<?php\n$CONFIG = array (\n  'instanceid' => 'oc0123456789',\n  'version' => '${installed}',\n  'installed' => true,\n  'maintenance' => false,\n  'dbname' => 'owncloud',\n);\n`,
+  );
+  chmodSync(configFile, 0o640);
+  writeFileSync(path.join(ocDir, 'version.php'), versionPhp(installed));
+  writeScript(path.join(ocDir, 'occ'), occScript());
+  writeFileSync(db, `schema ${installed}\nusers alice,bob\n`);
+  const mysqldump = writeScript(
+    path.join(dir, 'bin/mysqldump'),
+    `#!/bin/sh\n[ "$1" = --single-transaction ] && [ "$2" = owncloud ] || { echo "mysqldump: unexpected $*" >&2; exit 2; }\ncat ${shq(db)}\n`,
+  );
+  const mysql = writeScript(
+    path.join(dir, 'bin/mysql'),
+    `#!/bin/sh\n[ "$1" = owncloud ] || { echo "mysql: unexpected $*" >&2; exit 2; }\ncat > ${shq(db)}.load && mv ${shq(db)}.load ${shq(db)}\n`,
+  );
+  writeFileSync(path.join(state, 'occ.log'), '');
+  giveToWebUser(ocDir);
+  giveToWebUser(state);
+  giveToWebUser(path.dirname(db));
+  openPath(dir);
+  const read = (file: string): string => readFileSync(file, 'utf8');
+  const apps = path.join(state, 'apps-upgraded');
+  return {
+    ocDir,
+    configFile,
+    dbFile: db,
+    log: path.join(state, 'occ.log'),
     appsUpgraded: apps,
-    deployCode: (version) => writeFileSync(code, `${version}\n`),
-    failUpgrade: (on) => (on ? writeFileSync(fail, '') : rmSync(fail, { force: true })),
+    mysqldump,
+    mysql,
+    failUpgrade: (on) => {
+      const knob = path.join(state, 'fail-upgrade');
+      if (on) writeFileSync(knob, '');
+      else rmSync(knob, { force: true });
+    },
+    state: () => ({
+      config: /^ {2}'version' => '([0-9.]+)',$/m.exec(read(configFile))?.[1] ?? 'none',
+      code: (
+        /^\$OC_Version = array\(([0-9,]+)\);$/m.exec(read(path.join(ocDir, 'version.php')))?.[1] ?? 'none'
+      ).replace(/,/g, '.'),
+      schema: /^schema (\S+)$/m.exec(read(db))?.[1] ?? 'none',
+      maintenance: read(configFile).includes("'maintenance' => true"),
+      users: /^users (\S+)$/m.exec(read(db))?.[1] ?? 'none',
+    }),
+  };
+}
+
+/**
+ * Publishes ownCloud VERSION (four parts) in RELEASES as download.owncloud.com does:
+ * `owncloud-complete-X.Y.Z.tar.bz2` (an `owncloud/` tree: version.php, occ, a core file of that
+ * release), its `.sha256`, and a line in `index.html`.
+ */
+export function publishOwncloudRelease(releases: string, version: string, occFrom: string): void {
+  const short = version.split('.').slice(0, 3).join('.');
+  const build = path.join(releases, `build-${version}`, 'owncloud');
+  mkdirSync(path.join(build, 'core'), { recursive: true });
+  writeFileSync(path.join(build, 'version.php'), versionPhp(version));
+  writeFileSync(path.join(build, `core/release-${version}.php`), '<?php\n');
+  writeFileSync(path.join(build, 'occ'), readFileSync(occFrom));
+  chmodSync(path.join(build, 'occ'), 0o755);
+  const name = `owncloud-complete-${short}.tar.bz2`;
+  execFileSync('tar', [
+    '-cjf',
+    path.join(releases, name),
+    '--owner=0',
+    '--group=0',
+    '-C',
+    path.dirname(build),
+    'owncloud',
+  ]);
+  rmSync(path.dirname(build), { recursive: true, force: true });
+  const sum = execFileSync('sha256sum', [name], { cwd: releases, encoding: 'utf8' });
+  writeFileSync(path.join(releases, `${name}.sha256`), sum);
+  const index = path.join(releases, 'index.html');
+  let html = '';
+  try {
+    html = readFileSync(index, 'utf8');
+  } catch {
+    html = '<html><body>\n';
+  }
+  writeFileSync(index, `${html}<a href="${name}">${name}</a>\n`);
+}
+
+/** ownCloud's status.php for a fake instance: installed, maintenance, needsDbUpgrade, versions. */
+export function owncloudStatus(oc: FakeOwncloud): Record<string, unknown> {
+  const st = oc.state();
+  return {
+    installed: true,
+    maintenance: st.maintenance,
+    needsDbUpgrade: st.code !== st.config,
+    version: st.config,
+    versionstring: st.config.split('.').slice(0, 3).join('.'),
+    edition: 'Community',
+  };
+}
+
+export interface FakeCellsPaths {
+  /** The Cells working directory: `version` (the data's schema) and `users` (the data). */
+  readonly dataDir: string;
+  /** The versions the update server offers, one a line (what `cells update` lists). */
+  readonly catalogue: string;
+}
+
+/**
+ * The fake `cells` binary of VERSION (the same bytes on every host, as a release is): `version`
+ * prints it; `update` lists the update server's catalogue as a table (as `cells update` lists the
+ * versions offered); `start` migrates the data to its version on the first start of a newer
+ * binary, and refuses data newer than itself: Cells has no downward migrations ("Downgrading is
+ * not possible"). Where the data and the catalogue are, it reads from `cells.paths` beside it.
+ */
+export function cellsBinary(version: string): string {
+  return `#!/bin/sh
+# Fake Pydio Cells ${version} (test/helpers/fake-apps.ts).
+v=${version}
+conf="$(dirname "$0")/cells.paths"
+data=$(sed -n 1p "$conf")
+catalogue=$(sed -n 2p "$conf")
+case "$1" in
+  version) echo "Pydio Cells v$v"; echo "Git commit: 0000000" ;;
+  update)
+    [ -z "$2" ] || { echo "cells update $2: this fake only lists versions" >&2; exit 1; }
+    echo "Available binaries for update:"
+    echo "+----+---------+--------------------+"
+    echo "| #  | VERSION | DESCRIPTION        |"
+    n=0
+    while read -r ver; do n=$((n + 1)); echo "| $n  | $ver   | Pydio Cells $ver |"; done < "$catalogue"
+    echo "+----+---------+--------------------+"
+    ;;
+  start)
+    have=$(cat "$data/version")
+    if [ "$have" != "$v" ]; then
+      older=$(printf '%s\\n%s\\n' "$have" "$v" | sort -V | head -n 1)
+      if [ "$older" = "$v" ]; then
+        echo "the data is at $have, newer than this binary ($v): downgrading is not possible" >&2
+        exit 1
+      fi
+      echo "$have -> $v" >> "$data/migrations.log"
+      echo "$v" > "$data/version"
+    fi
+    echo "Pydio Cells v$v started"
+    ;;
+  *) echo "cells: unknown command $1" >&2; exit 1 ;;
+esac
+`;
+}
+
+export interface FakeCells extends FakeCellsPaths {
+  readonly binary: string;
+  /** One line per stop or start: `start 1.6.3`. */
+  readonly serviceLog: string;
+  /** Programs for the recipe's stopCommand and startCommand. */
+  readonly stopCommand: string;
+  readonly startCommand: string;
+  state(): CellsState;
+}
+
+export interface CellsState {
+  /** What the installed binary reports, `none` when it does not run. */
+  readonly version: string;
+  /** The data's schema version. */
+  readonly data: string;
+  readonly running: boolean;
+  readonly users: string;
+}
+
+/** A fake Cells at INSTALLED in DIR: binary, data at its version, running, and its service scripts. */
+export function createFakeCells(dir: string, installed: string, offered: readonly string[]): FakeCells {
+  const paths = { dataDir: path.join(dir, 'cells-data'), catalogue: path.join(dir, 'update-server.txt') };
+  mkdirSync(paths.dataDir, { recursive: true });
+  writeFileSync(path.join(paths.dataDir, 'version'), `${installed}\n`);
+  writeFileSync(path.join(paths.dataDir, 'users'), 'alice,bob\n');
+  writeFileSync(paths.catalogue, offered.map((v) => `${v}\n`).join(''));
+  const binary = writeScript(path.join(dir, 'opt/pydio/bin/cells'), cellsBinary(installed));
+  writeFileSync(path.join(dir, 'opt/pydio/bin/cells.paths'), `${paths.dataDir}\n${paths.catalogue}\n`);
+  const serviceLog = path.join(dir, 'service.log');
+  const running = path.join(dir, 'cells.state');
+  writeFileSync(running, 'running\n');
+  const stopCommand = writeScript(
+    path.join(dir, 'stop-cells'),
+    `#!/bin/sh\necho "stop $(${shq(binary)} version | head -n 1)" >> ${shq(serviceLog)}\necho stopped > ${shq(running)}\n`,
+  );
+  const startCommand = writeScript(
+    path.join(dir, 'start-cells'),
+    `#!/bin/sh\n${shq(binary)} start || exit 1\necho "start $(${shq(binary)} version | head -n 1)" >> ${shq(serviceLog)}\necho running > ${shq(running)}\n`,
+  );
+  const read = (file: string): string => {
+    try {
+      return readFileSync(file, 'utf8').trim();
+    } catch {
+      return 'none';
+    }
+  };
+  return {
+    ...paths,
+    binary,
+    serviceLog,
+    stopCommand,
+    startCommand,
+    state: () => {
+      let version = 'none';
+      try {
+        version = /v([0-9.]+)/.exec(execFileSync(binary, ['version'], { encoding: 'utf8' }))?.[1] ?? 'none';
+      } catch {
+        // A binary that does not run reports no version.
+      }
+      return {
+        version,
+        data: read(path.join(paths.dataDir, 'version')),
+        running: read(running) === 'running',
+        users: read(path.join(paths.dataDir, 'users')),
+      };
+    },
   };
 }

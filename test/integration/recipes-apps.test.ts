@@ -1,29 +1,44 @@
 /**
  * The built-in recipes passbolt, cells and owncloud, compiled from recipes/*.yaml as shipped, run
  * phase by phase (check, download, upgrade, verify, rollback) with the real step registry and a
- * real phase journal on fake hosts: a git clone of a fake passbolt, a signed fake `cells` binary
- * served over HTTP, a fake `occ`. Each test checks the host itself (HEAD, files, capabilities,
- * what the fake tools logged, what the health endpoints answered), not only the step results.
+ * real phase journal on fake hosts that behave as the seeds describe: a git clone of a fake
+ * passbolt whose migrate --backup writes a dump and whose /healthcheck checks the database
+ * against the code; a signed fake `cells` binary that migrates its data on its first start and
+ * refuses it afterwards if older; a fake ownCloud whose occ refuses any user but the owner of
+ * config.php, with its database, release server and a pending system update. Each test checks the
+ * host itself (HEAD, files, data, capabilities, what the fake tools logged, what the health
+ * endpoints answered), not only the step results.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { generateKeyPair, signDetached, type KeyPair } from '../../shared/ed25519';
 import { createGitAppRepo, type GitAppRepo } from '../fixtures/git-repo';
 import { HttpRepo } from '../../scripts/fixtures/http-repo';
+import { createAptHost, type AptHost } from '../../scripts/fixtures/apt-host';
+import { passboltHealthProblems } from '../helpers/app-fleets';
 import {
   builtInRecipe,
-  createFakeOcc,
+  cellsBinary as fakeCellsBinary,
+  createFakeCells,
+  createFakeOwncloud,
   FakeHost,
   logLines,
+  owncloudStatus,
+  probeAvailable,
   probeInstalled,
+  publishOwncloudRelease,
   shq,
   stepSummary,
+  WEB_USER,
   writeScript,
 } from '../helpers/fake-apps';
 import { tempDir } from '../helpers/processes';
 import { sendJson, startServer, type TestServer } from './steps-http';
+
+// Real git, tar, apt and agent steps on a machine shared with other suites: seconds each.
+jest.setTimeout(60_000);
 
 const passbolt = builtInRecipe('passbolt');
 const cells = builtInRecipe('cells');
@@ -63,17 +78,32 @@ async function healthServer(status: () => { code: number; body: unknown }): Prom
 
 const ok = (id: string): [string, 'ran', boolean] => [id, 'ran', true];
 
-/** The backups `cake passbolt migrate --backup` made in a fake passbolt. */
+/** The dumps `cake passbolt migrate --backup` wrote in a fake passbolt. */
 function backupsIn(appDir: string): string[] {
-  const dir = path.join(appDir, 'tmp/backups');
+  const dir = path.join(appDir, 'tmp/cache/database/backup');
   return existsSync(dir) ? readdirSync(dir) : [];
 }
 
-/** recipes/passbolt.yaml's rollback: back to the tag installed before, inside maintenance. */
+/** recipes/passbolt.yaml's upgrade, every step. */
+const PASSBOLT_UPGRADE = [
+  'mark-rollback-point',
+  'forget-last-migration-stamp',
+  'site-down',
+  'checkout-release',
+  'update-libraries',
+  'stamp-before-migrate',
+  'migrate',
+  'clear-cache',
+  'site-up',
+];
+
+/** recipes/passbolt.yaml's rollback: the tag and database from before, inside maintenance. */
 const PASSBOLT_ROLLBACK = [
   'site-down-for-rollback',
   'checkout-previous',
   'reinstall-libraries',
+  'restore-database',
+  'forget-migration-stamp',
   'clear-cache-after-rollback',
   'site-up-after-failure',
 ];
@@ -92,11 +122,14 @@ describe('passbolt recipe (git tags, composer, cake migrations)', () => {
   afterAll(() => repo.cleanup());
 
   const git = async (dir: string, ...args: string[]): Promise<string> => (await repo.git(dir, args)).trim();
+  const applied = (appDir: string): string[] => logLines(path.join(appDir, 'tmp/migrations.applied'));
 
   /**
    * A passbolt site around a clone: the maintenance flag where the recipe's default puts it
-   * relative to the app directory, a fake composer that records how it ran (and asks the
-   * healthcheck what it answers meanwhile), a healthcheck that answers 503 while the flag exists.
+   * relative to the app directory, a fake composer that records how it ran (and asks the site
+   * what it answers meanwhile), a fake MySQL client loading dumps into the fake's database, and the
+   * site: the maintenance page (503) while the flag exists, else /healthcheck (200 when the
+   * database matches the code, 500 when not).
    */
   async function passboltSite(appDir: string, target: string) {
     const dir = scratch('passbolt');
@@ -105,12 +138,13 @@ describe('passbolt recipe (git tags, composer, cake migrations)', () => {
     const flag = flagInApp.startsWith('..')
       ? path.join(dir, path.basename(flagInApp))
       : path.join(appDir, flagInApp);
-    const health = await healthServer(() =>
-      existsSync(flag)
-        ? { code: 503, body: { header: { status: 'error', message: 'maintenance' }, body: 'down' } }
-        : { code: 200, body: { header: { status: 'success' }, body: 'OK' } },
-    );
-    const healthUrl = `${health.server.origin}/healthcheck/status.json`;
+    const health = await healthServer(() => {
+      if (existsSync(flag))
+        return { code: 503, body: { header: { status: 'error', message: 'maintenance' }, body: 'down' } };
+      const problems = passboltHealthProblems(appDir);
+      return { code: problems.length === 0 ? 200 : 500, body: { header: { status: 'success' }, problems } };
+    });
+    const healthUrl = `${health.server.origin}/healthcheck`;
     const composerLog = path.join(dir, 'composer.log');
     const composer = writeScript(
       path.join(dir, 'bin/composer'),
@@ -121,11 +155,15 @@ echo "args=$* cwd=$(pwd) release=$(cat VERSION) maintenance=$m" >> ${shq(compose
 ${shq(process.execPath)} -e 'require("http").get(process.argv[1], (r) => { console.log("health=" + r.statusCode); r.resume(); })' ${shq(healthUrl)} >> ${shq(composerLog)}
 `,
     );
+    const mysql = writeScript(
+      path.join(dir, 'bin/mysql'),
+      `#!/bin/sh\n[ "$1" = passbolt ] || exit 1\ncat > ${shq(appDir)}/tmp/migrations.applied\n`,
+    );
     // The installed 2.0.3 ran its migrations and has a warm cache (tmp/ is git-ignored).
     mkdirSync(path.join(appDir, 'tmp/cache/persistent'), { recursive: true });
     writeFileSync(path.join(appDir, 'tmp/migrations.applied'), '2.0.2.sh\n2.0.3.sh\n');
     writeFileSync(path.join(appDir, 'tmp/cache/persistent/myapp_cake_core_'), 'cached');
-    const vars = { appDir, maintenanceFlag: flag, healthUrl, composer };
+    const vars = { appDir, maintenanceFlag: flag, healthUrl, composer, mysql };
     const installed = await probeInstalled(passbolt, vars);
     const host = fakeHost({ recipe: passbolt, target, installed, vars });
     return { host, flag, composerLog, healthUrl, health, installed };
@@ -146,43 +184,28 @@ ${shq(process.execPath)} -e 'require("http").get(process.argv[1], (r) => { conso
     expect(existsSync(site.flag)).toBe(false);
 
     const upgrade = await site.host.run('upgrade');
-    expect(stepSummary(upgrade)).toEqual(
-      [
-        'mark-rollback-point',
-        'site-down',
-        'checkout-release',
-        'update-libraries',
-        'migrate',
-        'keep-migrated-code',
-        'clear-cache',
-        'site-up',
-      ].map(ok),
-    );
+    expect(stepSummary(upgrade)).toEqual(PASSBOLT_UPGRADE.map(ok));
 
     // HEAD is the tag of the release, the tree is that release and still clean.
     expect(await git(appDir, 'rev-parse', 'HEAD')).toBe(await git(appDir, 'rev-parse', 'v2.1.0^{commit}'));
     expect(await probeInstalled(passbolt, { appDir })).toBe('2.1.0');
     expect(readFileSync(path.join(appDir, 'VERSION'), 'utf8').trim()).toBe('2.1.0');
     expect(await git(appDir, 'status', '--porcelain')).toBe('');
-    // composer ran in the app, on the new release, while the site was down and answering 503.
+    // composer ran in the app, on the new release, while the site served its maintenance page.
     expect(logLines(site.composerLog)).toEqual([
       `args=install --no-dev --no-interaction cwd=${appDir} release=2.1.0 maintenance=on`,
       'health=503',
     ]);
-    // migrate --backup: the list of applied migrations was saved first, then 2.1.0's migration ran.
-    const backups = readdirSync(path.join(appDir, 'tmp/backups'));
-    expect(backups).toHaveLength(1);
-    expect(readFileSync(path.join(appDir, 'tmp/backups', backups[0] ?? ''), 'utf8')).toBe(
+    // migrate --backup: a dump of the database first (tmp/cache/database/backup/backup_TS.sql).
+    const backups = backupsIn(appDir);
+    expect(backups).toEqual([expect.stringMatching(/^backup_\d+\.sql$/)]);
+    expect(readFileSync(path.join(appDir, 'tmp/cache/database/backup', backups[0] ?? ''), 'utf8')).toBe(
       '2.0.2.sh\n2.0.3.sh\n',
     );
-    expect(logLines(path.join(appDir, 'tmp/migrations.applied'))).toEqual([
-      '2.0.2.sh',
-      '2.0.3.sh',
-      '2.1.0.sh',
-    ]);
-    expect(upgrade.steps[4]?.result?.outputTail).toContain('migrated to 2.1.0');
-    // cache clear_all emptied the cache; the site is back.
-    expect(readdirSync(path.join(appDir, 'tmp/cache'))).toEqual([]);
+    expect(applied(appDir)).toEqual(['2.0.2.sh', '2.0.3.sh', '2.1.0.sh']);
+    expect(upgrade.steps[6]?.result?.outputTail).toContain('migrated to 2.1.0');
+    // cache clear_all emptied the caches, not the database backups; the site is back.
+    expect(readdirSync(path.join(appDir, 'tmp/cache'))).toEqual(['database']);
     expect(existsSync(site.flag)).toBe(false);
 
     const verify = await site.host.run('verify');
@@ -200,19 +223,18 @@ ${shq(process.execPath)} -e 'require("http").get(process.argv[1], (r) => { conso
     const upgrade = await site.host.run('upgrade');
     expect(upgrade.ok).toBe(false);
     expect(stepSummary(upgrade)).toEqual([
-      ok('mark-rollback-point'),
-      ok('site-down'),
+      ...PASSBOLT_UPGRADE.slice(0, 3).map(ok),
       ['checkout-release', 'ran', false, 'DIRTY_TREE'],
     ]);
-    expect(upgrade.steps[2]?.result?.error?.message).toContain('VERSION');
+    expect(upgrade.steps[3]?.result?.error?.message).toContain('VERSION');
     // Down for maintenance until the rollback runs.
     expect(existsSync(site.flag)).toBe(true);
     expect((await fetch(site.healthUrl)).status).toBe(503);
 
     const rollback = await site.host.run('rollback');
     expect(stepSummary(rollback)).toEqual(PASSBOLT_ROLLBACK.map(ok));
+    expect(rollback.steps[3]?.result?.outputTail).toContain('the migration never started');
     expect(existsSync(site.flag)).toBe(false);
-    expect((await fetch(site.healthUrl)).status).toBe(200);
     // Nothing else moved: HEAD on v2.0.3, the local change kept, cake never migrated; composer
     // only reinstalled the lock of the tree still checked out, while the site was down.
     expect(await git(appDir, 'describe', '--tags', '--exact-match')).toBe('v2.0.3');
@@ -221,9 +243,8 @@ ${shq(process.execPath)} -e 'require("http").get(process.argv[1], (r) => { conso
       `args=install --no-dev --no-interaction cwd=${appDir} release=2.0.3-locally-patched maintenance=on`,
       'health=503',
     ]);
-    // No migrate --backup ran (any cake command makes the empty tmp/backups/).
     expect(backupsIn(appDir)).toEqual([]);
-    expect(logLines(path.join(appDir, 'tmp/migrations.applied'))).toEqual(['2.0.2.sh', '2.0.3.sh']);
+    expect(applied(appDir)).toEqual(['2.0.2.sh', '2.0.3.sh']);
   });
 
   it('refuses to go back from 2.0.3 to 2.0.2, and rollback puts the site back online', async () => {
@@ -233,24 +254,23 @@ ${shq(process.execPath)} -e 'require("http").get(process.argv[1], (r) => { conso
 
     const upgrade = await site.host.run('upgrade');
     expect(stepSummary(upgrade)).toEqual([
-      ok('mark-rollback-point'),
-      ok('site-down'),
+      ...PASSBOLT_UPGRADE.slice(0, 3).map(ok),
       ['checkout-release', 'ran', false, 'DOWNGRADE_REFUSED'],
     ]);
     expect(stepSummary(await site.host.run('rollback'))).toEqual(PASSBOLT_ROLLBACK.map(ok));
     expect(existsSync(site.flag)).toBe(false);
     expect(await probeInstalled(passbolt, { appDir })).toBe('2.0.3');
     expect(await git(appDir, 'status', '--porcelain')).toBe('');
+    expect((await fetch(site.healthUrl)).status).toBe(200);
     // The libraries of the release still installed, reinstalled as they were; no migration.
     expect(logLines(site.composerLog)).toEqual([
       `args=install --no-dev --no-interaction cwd=${appDir} release=2.0.3 maintenance=on`,
       'health=503',
     ]);
-    // No migrate --backup ran (any cake command makes the empty tmp/backups/).
     expect(backupsIn(appDir)).toEqual([]);
   });
 
-  it('rolls a failed migration back to 2.0.3: its tag, its libraries, a cleared cache, the site up', async () => {
+  it('rolls a migration that failed half-way back: 2.0.3, its database from the dump, the site healthy', async () => {
     const appDir = await repo.cloneAt('v2.0.3');
     const site = await passboltSite(appDir, '2.1.0');
     expect(stepSummary(await site.host.run('download'))).toEqual([ok('stage-tags')]);
@@ -258,23 +278,21 @@ ${shq(process.execPath)} -e 'require("http").get(process.argv[1], (r) => { conso
     process.env['CAKE_FAIL_MIGRATE'] = '1';
     const upgrade = await site.host.run('upgrade').finally(() => delete process.env['CAKE_FAIL_MIGRATE']);
     expect(stepSummary(upgrade)).toEqual([
-      ok('mark-rollback-point'),
-      ok('site-down'),
-      ok('checkout-release'),
-      ok('update-libraries'),
+      ...PASSBOLT_UPGRADE.slice(0, 6).map(ok),
       ['migrate', 'ran', false, 'STEP_FAILED'],
     ]);
-    // Left on the new tag with its libraries, its migration not applied, the site down.
+    // Left on the new tag, 2.1.0's migration applied before the failure, the site down.
     expect(await probeInstalled(passbolt, { appDir })).toBe('2.1.0');
+    expect(applied(appDir)).toEqual(['2.0.2.sh', '2.0.3.sh', '2.1.0.sh']);
     expect(existsSync(site.flag)).toBe(true);
     writeFileSync(path.join(appDir, 'tmp/cache/persistent/myapp_cake_core_'), 'cached by 2.1.0');
 
     const rollback = await site.host.run('rollback');
     expect(stepSummary(rollback)).toEqual(PASSBOLT_ROLLBACK.map(ok));
+    expect(rollback.steps[3]?.result?.outputTail).toMatch(/loaded .*backup_\d+\.sql/);
     // The tag installed before, clean; composer ran again on it, while the site was down.
     expect(await git(appDir, 'rev-parse', 'HEAD')).toBe(await git(appDir, 'rev-parse', 'v2.0.3^{commit}'));
     expect(await probeInstalled(passbolt, { appDir })).toBe('2.0.3');
-    expect(readFileSync(path.join(appDir, 'VERSION'), 'utf8').trim()).toBe('2.0.3');
     expect(await git(appDir, 'status', '--porcelain')).toBe('');
     expect(logLines(site.composerLog)).toEqual([
       `args=install --no-dev --no-interaction cwd=${appDir} release=2.1.0 maintenance=on`,
@@ -282,42 +300,58 @@ ${shq(process.execPath)} -e 'require("http").get(process.argv[1], (r) => { conso
       `args=install --no-dev --no-interaction cwd=${appDir} release=2.0.3 maintenance=on`,
       'health=503',
     ]);
-    expect(logLines(path.join(appDir, 'tmp/migrations.applied'))).toEqual(['2.0.2.sh', '2.0.3.sh']);
+    // The database as before the upgrade, loaded from the migrate --backup dump.
+    expect(applied(appDir)).toEqual(['2.0.2.sh', '2.0.3.sh']);
+    expect(existsSync(path.join(appDir, 'tmp/convoy-migrate.stamp'))).toBe(false);
     // 2.1.0's model cache is gone; the site is back, healthy.
-    expect(readdirSync(path.join(appDir, 'tmp/cache'))).toEqual([]);
+    expect(readdirSync(path.join(appDir, 'tmp/cache'))).toEqual(['database']);
     expect(existsSync(site.flag)).toBe(false);
     expect((await fetch(site.healthUrl)).status).toBe(200);
   }, 60_000);
 
-  it('keeps 2.1.0 when the rollback comes after its migration ran: the code stays with the database', async () => {
+  it('rolls a complete upgrade back (a failed verify): 2.0.3 and its database, not an older dump', async () => {
     const appDir = await repo.cloneAt('v2.0.3');
     const site = await passboltSite(appDir, '2.1.0');
+    // A dump left by an older upgrade, and its stamp: neither may be used by this rollback.
+    const dumps = path.join(appDir, 'tmp/cache/database/backup');
+    mkdirSync(dumps, { recursive: true });
+    writeFileSync(path.join(dumps, 'backup_1000000000000000000.sql'), '2.0.2.sh\n');
+    writeFileSync(path.join(appDir, 'tmp/convoy-migrate.stamp'), '');
     expect(stepSummary(await site.host.run('download'))).toEqual([ok('stage-tags')]);
     expect((await site.host.run('upgrade')).ok).toBe(true);
+    expect((await fetch(site.healthUrl)).status).toBe(200);
 
-    // As after a failed verify: the rollback of a complete upgrade.
     const rollback = await site.host.run('rollback');
     expect(stepSummary(rollback)).toEqual(PASSBOLT_ROLLBACK.map(ok));
-    expect(await probeInstalled(passbolt, { appDir })).toBe('2.1.0');
+    expect(await probeInstalled(passbolt, { appDir })).toBe('2.0.3');
     expect(await git(appDir, 'status', '--porcelain')).toBe('');
-    expect(logLines(path.join(appDir, 'tmp/migrations.applied'))).toEqual([
-      '2.0.2.sh',
-      '2.0.3.sh',
-      '2.1.0.sh',
-    ]);
+    expect(applied(appDir)).toEqual(['2.0.2.sh', '2.0.3.sh']);
     expect(logLines(site.composerLog).filter((l) => l.startsWith('args='))).toEqual([
       `args=install --no-dev --no-interaction cwd=${appDir} release=2.1.0 maintenance=on`,
-      `args=install --no-dev --no-interaction cwd=${appDir} release=2.1.0 maintenance=on`,
+      `args=install --no-dev --no-interaction cwd=${appDir} release=2.0.3 maintenance=on`,
     ]);
     expect(existsSync(site.flag)).toBe(false);
     expect((await fetch(site.healthUrl)).status).toBe(200);
+  }, 60_000);
+
+  it('checks the seed’s /healthcheck, which fails new code on the old database', async () => {
+    expect(passbolt.vars['healthUrl']).toMatch(/\/healthcheck$/);
+    const appDir = await repo.cloneAt('v2.0.3');
+    const site = await passboltSite(appDir, '2.1.0');
+    expect((await site.host.run('upgrade')).ok).toBe(true);
+    expect((await fetch(site.healthUrl)).status).toBe(200);
+    // The database taken back under the new code (as a restore gone wrong would leave it).
+    writeFileSync(path.join(appDir, 'tmp/migrations.applied'), '2.0.2.sh\n2.0.3.sh\n');
+    const answer = await fetch(site.healthUrl);
+    expect(answer.status).toBe(500);
+    expect(await answer.text()).toContain('the database lacks the migrations of 2.1.0');
   }, 60_000);
 });
 
-describe('cells recipe (signed single binary, setcap, no downgrade)', () => {
+describe('cells recipe (signed single binary, data migrated on first start, point of no return)', () => {
   const releaseKey = generateKeyPair();
   const otherKey = generateKeyPair();
-  const cellsBinary = (version: string): Buffer => Buffer.from(`#!/bin/sh\necho "Pydio Cells v${version}"\n`);
+  const cellsBinary = (version: string): Buffer => Buffer.from(fakeCellsBinary(version));
   const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
   let releasesDir: string;
   let releases: HttpRepo;
@@ -358,54 +392,95 @@ describe('cells recipe (signed single binary, setcap, no downgrade)', () => {
     rmSync(releasesDir, { recursive: true, force: true });
   });
 
-  /** A host running cells 1.6.2 from a temp directory, with stop/start commands that log the version. */
-  async function cellsHost(channel: string, target: string) {
+  /** A host running cells 1.6.2 on its data, with stop/start commands; its update server offers 1.6.3 and 1.7.0. */
+  async function cellsHost(channel: string, target: string, commands = true) {
     const dir = scratch('cells');
-    const binary = path.join(dir, 'opt/pydio/bin/cells');
-    writeScript(binary, cellsBinary('1.6.2').toString());
-    const serviceLog = path.join(dir, 'service.log');
-    const service = (action: string): string =>
-      writeScript(
-        path.join(dir, `${action}-cells`),
-        `#!/bin/sh\necho "${action} $(${shq(binary)} version)" >> ${shq(serviceLog)}\n`,
-      );
+    const fake = createFakeCells(dir, '1.6.2', ['1.6.3', '1.7.0']);
+    const backupDir = path.join(dir, 'backups');
     const vars = {
-      binary,
+      binary: fake.binary,
+      dataDir: fake.dataDir,
+      backupDir,
       releaseUrl: `${releases.url}/${channel}`,
-      stopCommand: service('stop'),
-      startCommand: service('start'),
+      ...(commands ? { stopCommand: fake.stopCommand, startCommand: fake.startCommand } : {}),
     };
     const installed = await probeInstalled(cells, vars);
     const host = fakeHost({ recipe: cells, target, installed, vars, releaseKeys: [releaseKey.publicKey] });
     const staged = (): string[] => (existsSync(host.stagingDir) ? readdirSync(host.stagingDir) : []);
-    return { host, binary, serviceLog, installed, staged };
+    return { host, fake, vars, backupDir, installed, staged };
   }
 
   const getcap = (file: string): string => execFileSync('getcap', [file], { encoding: 'utf8' }).trim();
 
-  it('stages the signed 1.6.3, then swaps it in with setcap between stop and start', async () => {
+  it('lists what the update server offers (cells update): latest resolves', async () => {
+    const h = await cellsHost('stable', '1.6.3');
+    expect(await probeAvailable(cells, h.vars)).toEqual(['1.6.3', '1.7.0']);
+    const check = await h.host.run('check');
+    expect(stepSummary(check)).toEqual([ok('list-updates')]);
+    expect(check.steps[0]?.result?.outputTail).toContain('| 2  | 1.7.0   |');
+  });
+
+  it('stages the signed 1.6.3, backs the data up, swaps the binary with setcap; the first start migrates', async () => {
     const h = await cellsHost('stable', '1.6.3');
     expect(h.installed).toBe('1.6.2');
-    expect(stepSummary(await h.host.run('check'))).toEqual([ok('check-version')]);
 
     const download = await h.host.run('download');
     expect(stepSummary(download)).toEqual([ok('stage-binary')]);
     expect(h.staged()).toEqual(['cells']);
     expect(readFileSync(path.join(h.host.stagingDir, 'cells'))).toEqual(cellsBinary('1.6.3'));
-    expect(readFileSync(h.binary)).toEqual(cellsBinary('1.6.2'));
+    expect(readFileSync(h.fake.binary)).toEqual(cellsBinary('1.6.2'));
 
     const upgrade = await h.host.run('upgrade');
-    expect(stepSummary(upgrade)).toEqual([ok('stop-cells'), ok('replace-binary'), ok('start-cells')]);
-    expect(readFileSync(h.binary)).toEqual(cellsBinary('1.6.3'));
-    expect(statSync(h.binary).mode & 0o777).toBe(0o755);
-    expect(getcap(h.binary)).toBe(`${h.binary} cap_net_bind_service=ep`);
-    expect(readFileSync(`${h.binary}.previous`)).toEqual(cellsBinary('1.6.2'));
-    expect(execFileSync(h.binary, ['version'], { encoding: 'utf8' })).toBe('Pydio Cells v1.6.3\n');
-    // Stopped while the old binary was in place, started with the new one.
-    expect(logLines(h.serviceLog)).toEqual(['stop Pydio Cells v1.6.2', 'start Pydio Cells v1.6.3']);
+    expect(stepSummary(upgrade)).toEqual(
+      ['stop-cells', 'backup-data', 'replace-binary', 'start-cells'].map(ok),
+    );
+    expect(readFileSync(h.fake.binary)).toEqual(cellsBinary('1.6.3'));
+    expect(statSync(h.fake.binary).mode & 0o777).toBe(0o755);
+    expect(getcap(h.fake.binary)).toBe(`${h.fake.binary} cap_net_bind_service=ep`);
+    expect(readFileSync(`${h.fake.binary}.previous`)).toEqual(cellsBinary('1.6.2'));
+    // Stopped while the old binary was in place, started with the new one, which migrated the data.
+    expect(logLines(h.fake.serviceLog)).toEqual(['stop Pydio Cells v1.6.2', 'start Pydio Cells v1.6.3']);
+    expect(h.fake.state()).toEqual({ version: '1.6.3', data: '1.6.3', running: true, users: 'alice,bob' });
+    // The backup holds the data as 1.6.2 left it.
+    const backupId = upgrade.steps[1]?.result?.backupId ?? '';
+    const archived = execFileSync(
+      'tar',
+      ['-xOf', path.join(h.backupDir, backupId, 'files.tar'), path.join(h.fake.dataDir, 'version').slice(1)],
+      { encoding: 'utf8' },
+    );
+    expect(archived).toBe('1.6.2\n');
 
     expect(stepSummary(await h.host.run('verify'))).toEqual([ok('check-new-version')]);
-    expect(await probeInstalled(cells, { binary: h.binary })).toBe('1.6.3');
+    expect(await probeInstalled(cells, h.vars)).toBe('1.6.3');
+  });
+
+  it('verify checks that cells version reports the target, not only that it exits 0', async () => {
+    const h = await cellsHost('stable', '1.6.3');
+    const wrong = fakeHost({ recipe: cells, target: '1.6.30', installed: '1.6.2', vars: h.vars });
+    const verify = await wrong.run('verify');
+    expect(stepSummary(verify)).toEqual([['check-new-version', 'ran', false, 'STEP_FAILED']]);
+    expect(verify.steps[0]?.result?.error?.message).toContain('does not report version 1.6.30');
+  });
+
+  it('refuses the rollback past the first start: the host is held with the backup id and the procedure', async () => {
+    const h = await cellsHost('stable', '1.6.3');
+    expect((await h.host.run('download')).ok).toBe(true);
+    const upgrade = await h.host.run('upgrade');
+    expect(upgrade.ok).toBe(true);
+    const rollback = await h.host.run('rollback');
+    expect(rollback.ok).toBe(false);
+    expect(rollback.steps).toEqual([]);
+    expect(rollback.pointOfNoReturn).toEqual({
+      stepId: 'start-cells',
+      backupId: upgrade.steps[1]?.result?.backupId,
+      manualRecovery: expect.stringContaining('restore the data backup') as unknown,
+    });
+    // Nothing was touched: the new binary still runs on its migrated data.
+    expect(h.fake.state()).toEqual({ version: '1.6.3', data: '1.6.3', running: true, users: 'alice,bob' });
+    expect(logLines(h.fake.serviceLog)).toEqual(['stop Pydio Cells v1.6.2', 'start Pydio Cells v1.6.3']);
+    // What an automatic rollback would have met: the old binary refuses the migrated data.
+    const old = `${h.fake.binary}.previous`;
+    expect(() => execFileSync(old, ['start'], { stdio: 'pipe' })).toThrow(/downgrading is not possible/);
   });
 
   it.each([
@@ -420,118 +495,284 @@ describe('cells recipe (signed single binary, setcap, no downgrade)', () => {
       expect(stepSummary(download)).toEqual([['stage-binary', 'ran', false, 'ARTIFACT_REJECTED']]);
       expect(download.steps[0]?.result?.error?.message).toContain(why);
       expect(h.staged()).toEqual([]);
-      expect(readFileSync(h.binary)).toEqual(cellsBinary('1.6.2'));
-      expect(existsSync(`${h.binary}.previous`)).toBe(false);
-      expect(logLines(h.serviceLog)).toEqual([]);
+      expect(readFileSync(h.fake.binary)).toEqual(cellsBinary('1.6.2'));
+      expect(existsSync(`${h.fake.binary}.previous`)).toBe(false);
+      expect(logLines(h.fake.serviceLog)).toEqual([]);
     },
   );
 
-  it('refuses the correctly signed but older 1.6.1 at replace-binary; rollback starts cells again', async () => {
+  it('refuses the correctly signed but older 1.6.1 at replace-binary; rollback starts 1.6.2 again', async () => {
     const h = await cellsHost('stable', '1.6.1');
     expect(stepSummary(await h.host.run('download'))).toEqual([ok('stage-binary')]);
 
     const upgrade = await h.host.run('upgrade');
     expect(stepSummary(upgrade)).toEqual([
       ok('stop-cells'),
+      ok('backup-data'),
       ['replace-binary', 'ran', false, 'DOWNGRADE_REFUSED'],
     ]);
-    expect(readFileSync(h.binary)).toEqual(cellsBinary('1.6.2'));
-    expect(existsSync(`${h.binary}.previous`)).toBe(false);
-    expect(existsSync(`${h.binary}.new`)).toBe(false);
-    expect(getcap(h.binary)).toBe('');
+    expect(readFileSync(h.fake.binary)).toEqual(cellsBinary('1.6.2'));
+    expect(existsSync(`${h.fake.binary}.previous`)).toBe(false);
+    expect(getcap(h.fake.binary)).toBe('');
 
-    expect(stepSummary(await h.host.run('rollback'))).toEqual([ok('start-cells-again')]);
-    expect(logLines(h.serviceLog)).toEqual(['stop Pydio Cells v1.6.2', 'start Pydio Cells v1.6.2']);
+    const rollback = await h.host.run('rollback');
+    expect(stepSummary(rollback)).toEqual(
+      ['stop-cells-for-rollback', 'restore-previous-binary', 'start-cells-again'].map(ok),
+    );
+    expect(h.fake.state()).toEqual({ version: '1.6.2', data: '1.6.2', running: true, users: 'alice,bob' });
+  });
+
+  it('puts the previous binary back with binary.restore when the upgrade fails before the first start', async () => {
+    const h = await cellsHost('stable', '1.6.3');
+    expect((await h.host.run('download')).ok).toBe(true);
+    // replace-binary swaps the binary in, then reports failure (the worst case for the rollback).
+    const upgrade = await h.host.run('upgrade', 'replace-binary');
+    expect(stepSummary(upgrade)).toEqual([
+      ...['stop-cells', 'backup-data'].map(ok),
+      ['replace-binary', 'ran', false, 'STEP_FAILED'],
+    ]);
+    expect(readFileSync(h.fake.binary)).toEqual(cellsBinary('1.6.3'));
+
+    const rollback = await h.host.run('rollback');
+    expect(stepSummary(rollback)).toEqual(
+      ['stop-cells-for-rollback', 'restore-previous-binary', 'start-cells-again'].map(ok),
+    );
+    expect(rollback.steps[1]?.result?.outputTail).toContain('restored the previous');
+    expect(readFileSync(h.fake.binary)).toEqual(cellsBinary('1.6.2'));
+    expect(h.fake.state()).toEqual({ version: '1.6.2', data: '1.6.2', running: true, users: 'alice,bob' });
+  });
+
+  it('counts a start that failed as past the point: it may have migrated the data', async () => {
+    const h = await cellsHost('stable', '1.6.3');
+    expect((await h.host.run('download')).ok).toBe(true);
+    const upgrade = await h.host.run('upgrade', 'start-cells');
+    expect(stepSummary(upgrade)).toEqual([
+      ...['stop-cells', 'backup-data', 'replace-binary'].map(ok),
+      ['start-cells', 'ran', false, 'STEP_FAILED'],
+    ]);
+    const held = await h.host.run('rollback');
+    expect(held.pointOfNoReturn?.stepId).toBe('start-cells');
+    // An automatic rollback would have left nothing running: the data is already 1.6.3's.
+    expect(h.fake.state()).toEqual({ version: '1.6.3', data: '1.6.3', running: true, users: 'alice,bob' });
+  });
+
+  it('without systemd and without stop/start commands, refuses the phase before its first step', async () => {
+    const h = await cellsHost('stable', '1.6.3', false);
+    expect((await h.host.run('download')).ok).toBe(true);
+    const upgrade = await h.host.run('upgrade');
+    expect(stepSummary(upgrade)).toEqual([['stop-cells', 'ran', false, 'SERVICE_COMMAND_MISSING']]);
+    expect(upgrade.steps[0]?.result?.error?.message).toContain(
+      'step stop-cells: systemd is not running on this host and the step gives no command to stop cells',
+    );
+    // Nothing ran: no backup, the old binary running.
+    expect(existsSync(h.backupDir)).toBe(false);
+    expect(h.fake.state()).toEqual({ version: '1.6.2', data: '1.6.2', running: true, users: 'alice,bob' });
+    expect(logLines(h.fake.serviceLog)).toEqual([]);
   });
 });
 
-describe('owncloud recipe (maintenance mode, checkpoint, occ upgrade, apps)', () => {
-  /** A packaged ownCloud 10.8.0 whose package manager already deployed the 10.9.1 code. */
-  async function owncloudHost() {
+describe('owncloud recipe (system update, checkpoint of code, config and database, occ as the owner of config.php)', () => {
+  let apt: AptHost;
+  let releasesDir: string;
+  let releases: HttpRepo;
+
+  beforeAll(async () => {
+    apt = await createAptHost();
+    await apt.publish('libfoo', '1.0.0');
+    await apt.install(['libfoo=1.0.0']);
+    await apt.publish('libfoo', '1.0.1');
+    releasesDir = tempDir('owncloud-releases');
+    // The release's occ is the same fake (a release ships its own occ).
+    const template = createFakeOwncloud(scratch('owncloud-template'), '10.9.1.2');
+    publishOwncloudRelease(releasesDir, '10.9.1.2', path.join(template.ocDir, 'occ'));
+    publishOwncloudRelease(releasesDir, '10.10.0.1', path.join(template.ocDir, 'occ'));
+    releases = new HttpRepo({ root: releasesDir });
+    await releases.start();
+  }, 120_000);
+  afterAll(async () => {
+    await releases.stop();
+    rmSync(releasesDir, { recursive: true, force: true });
+    await apt.cleanup();
+  });
+
+  /** ownCloud 10.8.0.4, run by the web user, with the status page and the recipe's vars. */
+  async function owncloudHost(target = '10.9.1') {
     const dir = scratch('owncloud');
-    const occ = createFakeOcc(dir, '10.8.0.4');
-    const status = await healthServer(() => ({
-      code: 200,
-      body: { installed: true, maintenance: existsSync(occ.maintenanceFlag), needsDbUpgrade: false },
-    }));
-    const backupDir = path.join(dir, 'backups');
+    const oc = createFakeOwncloud(dir, '10.8.0.4');
+    const status = await healthServer(() => ({ code: 200, body: owncloudStatus(oc) }));
     const vars = {
-      occ: occ.occ,
-      dataDir: occ.configDir,
-      backupDir,
+      ocDir: oc.ocDir,
+      occUser: WEB_USER.name,
+      php: '/bin/sh',
+      releaseUrl: releases.url,
+      releaseIndex: `${releases.url}/index.html`,
+      stageDir: path.join(dir, 'stage'),
+      backupDir: path.join(dir, 'backups'),
+      mysqldump: oc.mysqldump,
+      mysql: oc.mysql,
       healthUrl: `${status.server.origin}/status.php`,
     };
     const installed = await probeInstalled(owncloud, vars);
-    occ.deployCode('10.9.1.2');
-    const host = fakeHost({ recipe: owncloud, target: '10.9.1', installed, vars });
-    const calls = (): string[] => logLines(occ.log).filter((l) => !l.startsWith('status'));
-    return { host, occ, backupDir, installed, vars, calls };
+    const host = fakeHost({ recipe: owncloud, target, installed, vars, env: apt.env });
+    const calls = (): string[] => logLines(oc.log).filter((l) => !l.startsWith('status'));
+    return { host, oc, vars, installed, calls, dir };
   }
 
-  it('upgrades 10.8.0 to 10.9.1 inside maintenance mode, after a checkpoint', async () => {
+  const OLD = {
+    config: '10.8.0.4',
+    code: '10.8.0.4',
+    schema: '10.8.0.4',
+    maintenance: false,
+    users: 'alice,bob',
+  };
+  const NEW = {
+    config: '10.9.1.2',
+    code: '10.9.1.2',
+    schema: '10.9.1.2',
+    maintenance: false,
+    users: 'alice,bob',
+  };
+  const UPGRADE = [
+    'system-update',
+    'maintenance-on',
+    'checkpoint',
+    'install-code',
+    'upgrade-core',
+    'upgrade-apps',
+    'maintenance-off',
+  ];
+
+  it('occ refuses root, as ownCloud’s does: it runs as the owner of config.php', async () => {
     const h = await owncloudHost();
-    expect(h.installed).toBe('10.8.0');
-    const configBefore = readFileSync(h.occ.configFile, 'utf8');
-    expect(stepSummary(await h.host.run('check'))).toEqual([ok('check-status')]);
-    expect(stepSummary(await h.host.run('download'))).toEqual([]);
-
-    const upgrade = await h.host.run('upgrade');
-    expect(stepSummary(upgrade)).toEqual(
-      ['maintenance-on', 'checkpoint', 'upgrade-core', 'upgrade-apps', 'maintenance-off'].map(ok),
+    const asRoot = await execOnHostSafe(['/bin/sh', path.join(h.oc.ocDir, 'occ'), 'status']);
+    expect(asRoot).toMatchObject({ code: 1 });
+    expect(asRoot.stderr).toContain(
+      'Console has to be executed with the user that owns the file config/config.php',
     );
-    expect(h.calls()).toEqual([
-      'maintenance:mode --on [maintenance off]',
-      'upgrade --no-interaction [maintenance on]',
-      'market:upgrade --major [maintenance on]',
-      'maintenance:mode --off [maintenance on]',
-    ]);
-    expect(existsSync(h.occ.maintenanceFlag)).toBe(false);
-    // The checkpoint: a backup with an id, holding the config as it was before the upgrade.
-    const backupId = upgrade.steps[1]?.result?.backupId ?? '';
-    expect(backupId).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{8}$/);
-    expect(readdirSync(h.backupDir)).toEqual([backupId]);
-    const archive = path.join(h.backupDir, backupId, 'files.tar');
-    expect(existsSync(path.join(h.backupDir, backupId, 'manifest.json'))).toBe(true);
-    const archived = execFileSync('tar', ['-xOf', archive, h.occ.configFile.replace(/^\//, '')], {
-      encoding: 'utf8',
-    });
-    expect(archived).toBe(configBefore);
-    // Upgraded: core and apps.
-    expect(await probeInstalled(owncloud, h.vars)).toBe('10.9.1');
-    expect(readFileSync(h.occ.appsUpgraded, 'utf8').trim()).toBe('10.9.1.2');
-
-    expect(stepSummary(await h.host.run('verify'))).toEqual([ok('status-ok')]);
+    expect(stepSummary(await h.host.run('check'))).toEqual([ok('check-status')]);
+    expect(logLines(h.oc.log).at(-1)).toBe(`status [uid ${WEB_USER.uid}] [maintenance off]`);
   });
 
-  it('rolls a failed occ upgrade back: the checkpoint restored, maintenance off', async () => {
+  it('lists the releases on the download server: latest resolves', async () => {
     const h = await owncloudHost();
-    const configBefore = readFileSync(h.occ.configFile, 'utf8');
-    h.occ.failUpgrade(true);
+    expect(h.installed).toBe('10.8.0');
+    expect(await probeAvailable(owncloud, h.vars)).toEqual(['10.9.1', '10.10.0']);
+  });
+
+  it('updates the system, then installs 10.9.1 inside maintenance mode after a checkpoint', async () => {
+    const h = await owncloudHost();
+    const download = await h.host.run('download');
+    expect(stepSummary(download)).toEqual([
+      ok('refresh-system-lists'),
+      ok('stage-system-update'),
+      ['refresh-system-cache', 'skipped'],
+      ['stage-system-update-rpm', 'skipped'],
+      ok('fetch-release'),
+      ok('fetch-checksum'),
+      ok('verify-release'),
+      ok('release-readable-by-occ-user'),
+    ]);
+    // Staged only: the code and the system are as they were.
+    expect(h.oc.state()).toEqual(OLD);
+    expect(await apt.installedVersion('libfoo')).toBe('1.0.0');
 
     const upgrade = await h.host.run('upgrade');
     expect(stepSummary(upgrade)).toEqual([
-      ok('maintenance-on'),
-      ok('checkpoint'),
+      ok('system-update'),
+      ['system-update-rpm', 'skipped'],
+      ...UPGRADE.slice(1).map(ok),
+    ]);
+    expect(await apt.installedVersion('libfoo')).toBe('1.0.1');
+    expect(h.oc.state()).toEqual(NEW);
+    expect(existsSync(path.join(h.oc.ocDir, 'core/release-10.9.1.2.php'))).toBe(true);
+    expect(readFileSync(h.oc.appsUpgraded, 'utf8').trim()).toBe('10.9.1.2');
+    // Every occ call as the web user, the upgrade inside maintenance mode.
+    expect(h.calls()).toEqual([
+      `maintenance:mode --on [uid ${WEB_USER.uid}] [maintenance off]`,
+      `upgrade --no-interaction [uid ${WEB_USER.uid}] [maintenance on]`,
+      `market:upgrade --major [uid ${WEB_USER.uid}] [maintenance on]`,
+      `maintenance:mode --off [uid ${WEB_USER.uid}] [maintenance on]`,
+    ]);
+    // The checkpoint: code and config archived, and the database dumped, before the new code.
+    const step = upgrade.steps.find((s) => s.step.id === 'checkpoint');
+    const backupDir = path.join(h.vars.backupDir, step?.result?.backupId ?? '');
+    expect(readFileSync(path.join(backupDir, 'dump.sql'), 'utf8')).toBe('schema 10.8.0.4\nusers alice,bob\n');
+    const archivedVersion = execFileSync(
+      'tar',
+      ['-xOf', path.join(backupDir, 'files.tar'), path.join(h.oc.ocDir, 'version.php').slice(1)],
+      { encoding: 'utf8' },
+    );
+    expect(archivedVersion).toContain('array(10,8,0,4)');
+    expect(await probeInstalled(owncloud, h.vars)).toBe('10.9.1');
+
+    expect(stepSummary(await h.host.run('verify'))).toEqual(
+      ['status-ok', 'no-pending-upgrade', 'check-version'].map(ok),
+    );
+  }, 120_000);
+
+  it('rolls a failed occ upgrade back: code, config and database restored, maintenance off', async () => {
+    const h = await owncloudHost();
+    expect((await h.host.run('download')).ok).toBe(true);
+    h.oc.failUpgrade(true);
+    const upgrade = await h.host.run('upgrade');
+    expect(stepSummary(upgrade)).toEqual([
+      ok('system-update'),
+      ['system-update-rpm', 'skipped'],
+      ...['maintenance-on', 'checkpoint', 'install-code'].map(ok),
       ['upgrade-core', 'ran', false, 'STEP_FAILED'],
     ]);
-    expect(upgrade.steps[2]?.result?.outputTail).toContain('Database error');
-    // Half-way: the config already names the new version, and the instance is in maintenance.
-    expect(readFileSync(h.occ.configFile, 'utf8')).toContain("'version' => '10.9.1.2'");
-    expect(existsSync(h.occ.maintenanceFlag)).toBe(true);
+    expect(upgrade.steps[5]?.result?.outputTail).toContain('Database error');
+    // Half-way: new code, the database and config.php migrated, in maintenance.
+    expect(h.oc.state()).toEqual({ ...NEW, maintenance: true });
 
     const rollback = await h.host.run('rollback');
     expect(stepSummary(rollback)).toEqual([ok('restore-checkpoint'), ok('maintenance-off-after-failure')]);
-    expect(rollback.steps[0]?.result?.backupId).toBe(upgrade.steps[1]?.result?.backupId);
-    expect(readFileSync(h.occ.configFile, 'utf8')).toBe(configBefore);
-    expect(existsSync(h.occ.maintenanceFlag)).toBe(false);
+    expect(rollback.steps[0]?.result?.outputTail).toContain('loaded the database dump');
+    expect(h.oc.state()).toEqual(OLD);
     expect(await probeInstalled(owncloud, h.vars)).toBe('10.8.0');
-    expect(existsSync(h.occ.appsUpgraded)).toBe(false);
-    expect(h.calls()).toEqual([
-      'maintenance:mode --on [maintenance off]',
-      'upgrade --no-interaction [maintenance on]',
-      'maintenance:mode --off [maintenance on]',
-    ]);
-    // And the instance answers as in service again.
-    expect(stepSummary(await h.host.run('verify'))).toEqual([ok('status-ok')]);
+    expect(existsSync(h.oc.appsUpgraded)).toBe(false);
+    expect(statSync(h.oc.configFile).uid).toBe(WEB_USER.uid);
+    // And the instance answers as in service, on 10.8.0.
+    const back = fakeHost({ recipe: owncloud, target: '10.8.0', installed: '10.8.0', vars: h.vars });
+    expect(stepSummary(await back.run('verify'))).toEqual(
+      ['status-ok', 'no-pending-upgrade', 'check-version'].map(ok),
+    );
+  }, 120_000);
+
+  it('a rollback before the checkpoint has nothing to restore and leaves maintenance off', async () => {
+    const h = await owncloudHost();
+    expect((await h.host.run('download')).ok).toBe(true);
+    const upgrade = await h.host.run('upgrade', 'maintenance-on');
+    expect(upgrade.ok).toBe(false);
+    expect(h.oc.state()).toEqual({ ...OLD, maintenance: true });
+    const rollback = await h.host.run('rollback');
+    expect(stepSummary(rollback)).toEqual([ok('restore-checkpoint'), ok('maintenance-off-after-failure')]);
+    expect(rollback.steps[0]?.result?.outputTail).toContain('nothing to restore');
+    expect(h.oc.state()).toEqual(OLD);
+  }, 120_000);
+
+  it('an exec step naming a user the host does not have fails before running anything', async () => {
+    const h = await owncloudHost();
+    const nobody = fakeHost({
+      recipe: owncloud,
+      target: '10.9.1',
+      installed: '10.8.0',
+      vars: { ...h.vars, occUser: 'convoy-no-such-user' },
+    });
+    const check = await nobody.run('check');
+    expect(stepSummary(check)).toEqual([['check-status', 'ran', false, 'EXEC_USER_UNKNOWN']]);
+    expect(check.steps[0]?.result?.error?.message).toBe(
+      'user "convoy-no-such-user" does not exist on this host',
+    );
+    expect(logLines(h.oc.log)).toEqual([]);
   });
 });
+
+/** Runs a program as the test's own user (root here), for what occ answers it. */
+function execOnHostSafe(argv: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(argv[0] ?? '', argv.slice(1), (err, _stdout, stderr) =>
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stderr }),
+    );
+  });
+}

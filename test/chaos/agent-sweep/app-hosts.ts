@@ -1,7 +1,9 @@
 /**
  * Sweep hosts for the application recipes, from the recipe tests' fixtures: a passbolt clone with
- * its fake composer, cake and health page (app-fleets.ts, git-repo.ts), a signed cells binary on a
- * release server, a fake ownCloud `occ` with its status page (fake-apps.ts).
+ * its fake composer, cake, MySQL client and /healthcheck (app-fleets.ts, git-repo.ts), a signed
+ * cells binary that migrates its data on its first start (fake-apps.ts), a fake ownCloud run by
+ * the web user, with its database, release server and status page, on a Debian root with a
+ * system update pending (fake-apps.ts, apt-host.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -22,7 +24,17 @@ import { formatPublicKey } from '../../../shared/keys';
 import { HttpRepo } from '../../../scripts/fixtures/http-repo';
 import { createGitAppRepo } from '../../fixtures/git-repo';
 import { createPassboltSite } from '../../helpers/app-fleets';
-import { createFakeOcc, logLines, shq, writeScript } from '../../helpers/fake-apps';
+import {
+  cellsBinary,
+  createFakeCells,
+  createFakeOwncloud,
+  logLines,
+  owncloudStatus,
+  publishOwncloudRelease,
+  WEB_USER,
+  type FakeOwncloud,
+} from '../../helpers/fake-apps';
+import { createAptHost } from '../../../scripts/fixtures/apt-host';
 import { CONVOY_BIN, ROOT, tempDir } from '../../helpers/processes';
 import { recipeFile } from './cases';
 import { httpStatus, type SweepHost } from './sweep-host';
@@ -54,7 +66,7 @@ export async function passboltHost(): Promise<SweepHost> {
   const siteDir = path.dirname(site.composerLog);
   const stateDir = stateDirIn(siteDir);
   const migrations = path.join(site.appDir, 'tmp/migrations.applied');
-  const backups = path.join(site.appDir, 'tmp/backups');
+  const backups = path.join(site.appDir, 'tmp/cache/database/backup');
   return {
     recipe: 'passbolt',
     from,
@@ -74,21 +86,21 @@ export async function passboltHost(): Promise<SweepHost> {
       const composed = logLines(site.composerLog).filter((l) => l.startsWith('args='));
       const problems: string[] = [];
       if (git(site.appDir, 'status', '--porcelain') !== '') problems.push('the work tree is dirty');
-      if (version === to && !applied.includes(`${to}.sh`))
-        problems.push(`the code is ${to} but its migration never ran (applied: ${applied.join(' ')})`);
+      // The data as before: the old release's database is exactly the one it had.
+      if (version === from && applied.join(' ') !== '2.0.2.sh 2.0.3.sh')
+        problems.push(`the code is ${from} but the database holds ${applied.join(' ')}`);
       if (version === to && !composed.some((l) => l.includes(`release=${to}`)))
         problems.push(`the code is ${to} but composer never installed its libraries`);
-      if (version === from && applied.includes(`${to}.sh`))
-        problems.push(`the code is ${from} but ${to}'s migration ran`);
-      const backupCount = existsSync(backups) ? readdirSync(backups).length : 0;
+      const dumps = existsSync(backups) ? readdirSync(backups).length : 0;
       return {
         version,
+        // /healthcheck passes only when the database matches the code (passboltHealthProblems).
         healthy: (await httpStatus(site.vars['healthUrl'] ?? '')) === 200,
         maintenance: existsSync(site.flag),
         problems,
         ranTwice: [
           ...composedTwice(composed, logLines(site.checkoutLog)),
-          ...(backupCount > 1 ? [`migrate (--backup x${backupCount})`] : []),
+          ...(dumps > 1 ? [`migrate (--backup x${dumps})`] : []),
         ],
       };
     },
@@ -101,8 +113,8 @@ export async function passboltHost(): Promise<SweepHost> {
 
 /**
  * Composer runs beyond one per checkout of their release: update-libraries run twice. The rollback
- * checks a release out again (the previous one, or the new one when its migration ran) and
- * reinstalls its libraries, one run per checkout; the post-checkout hook logs every checkout.
+ * checks the previous release out again and reinstalls its libraries, one run per checkout; the
+ * post-checkout hook logs every checkout.
  */
 function composedTwice(composed: readonly string[], checkouts: readonly string[]): string[] {
   const releases = new Set(composed.map((l) => /release=(\S+)/.exec(l)?.[1] ?? ''));
@@ -113,16 +125,11 @@ function composedTwice(composed: readonly string[], checkouts: readonly string[]
   });
 }
 
-const cellsBinary = (version: string): string => `#!/bin/sh\necho "Pydio Cells v${version}"\n`;
-
-export async function cellsHost(): Promise<SweepHost> {
-  const from = '1.6.2';
-  const to = '1.6.3';
-  const key = generateKeyPair();
-  const releasesDir = tempDir('sweep-cells-releases');
-  const release = path.join(releasesDir, to);
+/** A signed release of the fake cells binary, as the recipe's artifact step fetches it. */
+function publishCells(releasesDir: string, version: string, text: string, secretKey: Uint8Array): void {
+  const release = path.join(releasesDir, version);
   mkdirSync(release, { recursive: true });
-  const bytes = Buffer.from(cellsBinary(to));
+  const bytes = Buffer.from(text);
   writeFileSync(path.join(release, 'cells'), bytes);
   writeFileSync(
     path.join(release, 'cells.sha256'),
@@ -130,29 +137,30 @@ export async function cellsHost(): Promise<SweepHost> {
   );
   writeFileSync(
     path.join(release, 'cells.sig'),
-    Buffer.from(signDetached(bytes, key.secretKey)).toString('base64'),
+    Buffer.from(signDetached(bytes, secretKey)).toString('base64'),
   );
+}
+
+export async function cellsHost(): Promise<SweepHost> {
+  const from = '1.6.2';
+  const to = '1.6.3';
+  const key = generateKeyPair();
+  const releasesDir = tempDir('sweep-cells-releases');
+  const base = tempDir('sweep-cells');
+  const cells = createFakeCells(base, from, [to]);
+  const newBinary = cellsBinary(to);
+  publishCells(releasesDir, to, newBinary, key.secretKey);
   const releases = new HttpRepo({ root: releasesDir });
   await releases.start();
-
-  const base = tempDir('sweep-cells');
-  const binary = path.join(base, 'opt/pydio/bin/cells');
-  writeScript(binary, cellsBinary(from));
-  const serviceLog = path.join(base, 'service.log');
-  const running = path.join(base, 'cells.state');
-  writeFileSync(running, 'running\n');
-  const service = (action: 'stop' | 'start'): string =>
-    writeScript(
-      path.join(base, `${action}-cells`),
-      `#!/bin/sh\necho "${action} $(${shq(binary)} version)" >> ${shq(serviceLog)}\necho ${action === 'stop' ? 'stopped' : 'running'} > ${shq(running)}\n`,
-    );
   const vars = {
     target: to,
     installed: from,
-    binary,
+    binary: cells.binary,
+    dataDir: cells.dataDir,
+    backupDir: path.join(base, 'backups'),
     releaseUrl: releases.url,
-    stopCommand: service('stop'),
-    startCommand: service('start'),
+    stopCommand: cells.stopCommand,
+    startCommand: cells.startCommand,
   };
   const stateDir = stateDirIn(base);
   return {
@@ -170,23 +178,20 @@ export async function cellsHost(): Promise<SweepHost> {
     dirs: [base],
     reset: () => undefined,
     observe: async () => {
-      let version = 'none';
-      try {
-        version = /v([0-9.]+)/.exec(execFileSync(binary, ['version'], { encoding: 'utf8' }))?.[1] ?? 'none';
-      } catch {
-        // An unrunnable binary is no version at all.
-      }
-      const previous = `${binary}.previous`;
+      const st = cells.state();
+      const previous = `${cells.binary}.previous`;
       // binary.replace keeps the replaced file: run twice, `.previous` would be the new one.
-      const replacedTwice = existsSync(previous) && readFileSync(previous, 'utf8') === cellsBinary(to);
-      const caps = execFileSync('getcap', [binary], { encoding: 'utf8' }).trim();
+      const replacedTwice = existsSync(previous) && readFileSync(previous, 'utf8') === newBinary;
+      const caps = execFileSync('getcap', [cells.binary], { encoding: 'utf8' }).trim();
       const problems: string[] = [];
-      if (version === to && !caps.includes('cap_net_bind_service')) problems.push('1.6.3 without its setcap');
-      const up = readFileSync(running, 'utf8').trim() === 'running';
+      if (st.version === to && !caps.includes('cap_net_bind_service'))
+        problems.push(`${to} without its setcap`);
+      if (st.running && st.data !== st.version) problems.push(`running ${st.version} on data at ${st.data}`);
+      if (st.users !== 'alice,bob') problems.push(`the data lost its users: ${st.users}`);
       return {
-        version,
-        healthy: up,
-        maintenance: !up,
+        version: st.version,
+        healthy: st.running && st.data === st.version,
+        maintenance: !st.running,
         problems,
         ranTwice: replacedTwice ? ['replace-binary (.previous is the new binary)'] : [],
       };
@@ -199,19 +204,30 @@ export async function cellsHost(): Promise<SweepHost> {
   };
 }
 
+/** The version the fake ownCloud's apps were last upgraded for (market:upgrade), or ''. */
+function appsUpgradedFor(oc: FakeOwncloud): string {
+  return existsSync(oc.appsUpgraded) ? readFileSync(oc.appsUpgraded, 'utf8').trim() : '';
+}
+
+/**
+ * ownCloud 10.8.0.4 with 10.9.1.2 published, on a Debian root where one system package (libfoo)
+ * has an update: the system update the seed starts with has something to do.
+ */
 export async function owncloudHost(): Promise<SweepHost> {
   const base = tempDir('sweep-owncloud');
-  const occ = createFakeOcc(path.join(base, 'oc'), '10.8.0.4');
-  occ.deployCode('10.9.1.2');
+  const oc = createFakeOwncloud(base, '10.8.0.4');
+  const releasesDir = path.join(base, 'releases');
+  mkdirSync(releasesDir);
+  publishOwncloudRelease(releasesDir, '10.9.1.2', path.join(oc.ocDir, 'occ'));
+  const releases = new HttpRepo({ root: releasesDir });
+  await releases.start();
+  const apt = await createAptHost();
+  await apt.publish('libfoo', '1.0.0');
+  await apt.install(['libfoo=1.0.0']);
+  await apt.publish('libfoo', '1.0.1');
   const server: Server = createServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(
-      JSON.stringify({
-        installed: true,
-        maintenance: existsSync(occ.maintenanceFlag),
-        needsDbUpgrade: false,
-      }),
-    );
+    res.end(JSON.stringify(owncloudStatus(oc)));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const statusUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/status.php`;
@@ -227,34 +243,34 @@ export async function owncloudHost(): Promise<SweepHost> {
       vars: {
         target: '10.9.1',
         installed: '10.8.0',
-        occ: occ.occ,
-        dataDir: occ.configDir,
-        backupDir: path.join(base, 'backups'),
+        ...owncloudVars(oc, releases.url, base),
         healthUrl: statusUrl,
       },
-      env: {},
+      env: apt.env,
     },
-    dirs: [base],
+    dirs: [base, apt.root],
     reset: () => undefined,
     observe: async () => {
-      const status = JSON.parse(execFileSync(occ.occ, ['status', '--output=json'], { encoding: 'utf8' })) as {
-        versionstring: string;
-      };
-      const calls = logLines(occ.log).filter((l) => !l.startsWith('status'));
-      const count = (prefix: string): number => calls.filter((l) => l.startsWith(prefix)).length;
-      const apps = existsSync(occ.appsUpgraded) ? readFileSync(occ.appsUpgraded, 'utf8').trim() : '';
+      const st = oc.state();
+      const occCalls = logLines(oc.log).filter((l) => !l.startsWith('status'));
+      const count = (prefix: string): number => occCalls.filter((l) => l.startsWith(prefix)).length;
       const problems: string[] = [];
-      if (status.versionstring === '10.9.1' && apps !== '10.9.1.2')
+      if (st.config === '10.9.1.2' && appsUpgradedFor(oc) !== '10.9.1.2')
         problems.push('10.9.1 with its apps not upgraded');
-      const ranTwice = [
-        ...(count('upgrade ') > 1 ? [`upgrade-core (occ upgrade x${count('upgrade ')})`] : []),
-        ...(count('market:upgrade') > 1 ? [`upgrade-apps (x${count('market:upgrade')})`] : []),
-      ];
-      const health = await fetch(statusUrl).then((r) => r.json() as Promise<{ maintenance: boolean }>);
+      if (st.schema !== st.config) problems.push(`config.php at ${st.config}, database at ${st.schema}`);
+      if (st.users !== 'alice,bob') problems.push(`the database lost its users: ${st.users}`);
+      const asRoot = occCalls.filter((l) => l.includes('[uid 0]'));
+      if (asRoot.length > 0) problems.push(`occ ran as root: ${asRoot.join('; ')}`);
+      if ((await apt.installedVersion('libfoo')) !== '1.0.1') problems.push('the system update did not run');
+      const ranTwice = count('upgrade ') > 1 ? [`upgrade-core (occ upgrade x${count('upgrade ')})`] : [];
+      const status = owncloudStatus(oc);
       return {
-        version: status.versionstring,
-        healthy: (await httpStatus(statusUrl)) === 200 && !health.maintenance,
-        maintenance: existsSync(occ.maintenanceFlag),
+        version: st.config.split('.').slice(0, 3).join('.'),
+        healthy:
+          (await httpStatus(statusUrl)) === 200 &&
+          status['maintenance'] === false &&
+          status['needsDbUpgrade'] === false,
+        maintenance: st.maintenance,
         problems,
         ranTwice,
       };
@@ -262,8 +278,25 @@ export async function owncloudHost(): Promise<SweepHost> {
     cleanup: async () => {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
+      await releases.stop();
+      await apt.cleanup();
       rmSync(base, { recursive: true, force: true });
     },
+  };
+}
+
+/** The ownCloud recipe's vars for a fake instance (all but healthUrl). */
+export function owncloudVars(oc: FakeOwncloud, releaseUrl: string, base: string): Record<string, string> {
+  return {
+    ocDir: oc.ocDir,
+    occUser: WEB_USER.name,
+    php: '/bin/sh',
+    releaseUrl,
+    releaseIndex: `${releaseUrl}/index.html`,
+    stageDir: path.join(base, 'stage'),
+    backupDir: path.join(base, 'backups'),
+    mysqldump: oc.mysqldump,
+    mysql: oc.mysql,
   };
 }
 

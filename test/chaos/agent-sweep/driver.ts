@@ -22,14 +22,27 @@ export interface CaseTrace {
   readonly crashed: AgentExit;
   readonly journalAtCrash: JournalEntry | null;
   readonly runs: string[];
-  /** How the rollout ended for this host. */
-  readonly ending: 'upgraded' | 'rolled-back' | 'rollback-failed' | 'stopped';
+  /**
+   * How the rollout ended for this host; `held`: the agent refused the rollback past the recipe's
+   * point of no return, and the controller holds the host for an operator.
+   */
+  readonly ending: 'upgraded' | 'rolled-back' | 'rollback-failed' | 'stopped' | 'held';
+  /** The agent's words when it refused the rollback (backup id, manual procedure), else ''. */
+  readonly held: string;
+}
+
+/** The step before the recipe's point of no return in upgrade, or null when it has none. */
+export function stepBeforePoint(recipe: Recipe): string | null | undefined {
+  const i = recipe.phases.upgrade.findIndex((s) => s.pointOfNoReturn === true);
+  if (i < 0) return undefined;
+  return i === 0 ? null : (recipe.phases.upgrade[i - 1]?.id ?? null);
 }
 
 /** The snapshot a case starts from: the host just before the phase's first run in the rollout. */
 export function startLabel(recipe: Recipe, phase: SweepCase['phase']): string {
-  // A rollback is sent when the upgrade's verify failed: the host as verify(-u) left it.
-  if (phase === 'rollback') return '3';
+  // A rollback is sent when the upgrade's verify failed: the host as verify(-u) left it; with a
+  // point of no return, before the upgrade (prepareRollback runs it up to the point).
+  if (phase === 'rollback') return stepBeforePoint(recipe) === undefined ? '3' : '1';
   const i = rolloutPlan(recipe, ROLLOUT_ID).findIndex((r) => r.phase === phase);
   if (i < 0) throw new Error(`the rollout never runs ${phase}`);
   return String(i);
@@ -47,6 +60,20 @@ export async function goldenRun(recipe: Recipe, host: SweepHost, snaps: Snapshot
   }
 }
 
+/**
+ * For a recipe with a point of no return, a rollback can only run before it (the agent refuses one
+ * after): the upgrade dies right after the step before the point, as a controller would then
+ * roll the host back.
+ */
+async function prepareRollback(recipe: Recipe, host: SweepHost): Promise<void> {
+  const before = stepBeforePoint(recipe);
+  if (before === undefined || before === null) return;
+  const upgrade = rolloutPlan(recipe, ROLLOUT_ID).find((r) => r.phase === 'upgrade');
+  if (upgrade === undefined) throw new Error('the rollout never upgrades');
+  const exit = await runAgentPhase(host.agent, upgrade, `after:${before}`);
+  if (exit.signal !== 'SIGKILL') throw new Error(`upgrade up to the point did not stop: ${exit.stderr}`);
+}
+
 export async function runCase(
   recipe: Recipe,
   host: SweepHost,
@@ -55,6 +82,7 @@ export async function runCase(
 ): Promise<CaseTrace> {
   snaps.restore(startLabel(recipe, c.phase));
   host.reset();
+  if (c.phase === 'rollback') await prepareRollback(recipe, host);
   const plan = rolloutPlan(recipe, ROLLOUT_ID);
   const first = c.phase === 'rollback' ? rollbackRun(ROLLOUT_ID) : plan.find((r) => r.phase === c.phase);
   if (first === undefined) throw new Error(`no run for ${c.phase}`);
@@ -64,7 +92,21 @@ export async function runCase(
   for (let n = 0; crashed.code === RESTART_EXIT_CODE && n < 3; n += 1)
     crashed = await runAgentPhase(host.agent, first, armed);
   const journalAtCrash = readJournal(host.agent.stateDir);
+  const rest = await liveOn(host, c.phase === 'rollback' ? [] : plan.slice(plan.indexOf(first)));
+  return { crashed, journalAtCrash, ...rest };
+}
+
+/**
+ * The rest of a rollout as the controller lives it: each run in turn (an agent asking for a
+ * restart is sent the phase again), the rollback when a run that rolls back fails; an empty plan
+ * sends the rollback at once.
+ */
+async function liveOn(
+  host: SweepHost,
+  plan: readonly PlannedRun[],
+): Promise<Pick<CaseTrace, 'runs' | 'ending' | 'held'>> {
   const runs: string[] = [];
+  let last = '';
   const send = async (run: PlannedRun): Promise<boolean> => {
     let exit = await runAgentPhase(host.agent, run);
     // Exit 75: the agent asked its supervisor to start the new bundle; the controller resends.
@@ -75,18 +117,55 @@ export async function runCase(
     if (exit.code !== 0 && exit.code !== 1)
       throw new Error(`${run.phase} exited ${exit.code} ${exit.signal ?? ''}: ${exit.stdout}${exit.stderr}`);
     runs.push(`${run.phase}(${run.runId}):${exit.code === 0 ? 'ok' : 'FAILED'}${resumedLine(exit.stdout)}`);
+    last = exit.stdout;
     return exit.code === 0;
   };
-  const rollBack = async (): Promise<CaseTrace['ending']> =>
-    (await send(rollbackRun(ROLLOUT_ID))) ? 'rolled-back' : 'rollback-failed';
-
-  if (c.phase === 'rollback') return { crashed, journalAtCrash, runs, ending: await rollBack() };
-  for (const run of plan.slice(plan.indexOf(first))) {
+  const rollBack = async (): Promise<Pick<CaseTrace, 'runs' | 'ending' | 'held'>> => {
+    if (await send(rollbackRun(ROLLOUT_ID))) return { runs, ending: 'rolled-back', held: '' };
+    const held = /^PAST_POINT_OF_NO_RETURN: [\s\S]*$/m.exec(last)?.[0] ?? '';
+    return { runs, ending: held === '' ? 'rollback-failed' : 'held', held };
+  };
+  if (plan.length === 0) return rollBack();
+  for (const run of plan) {
     if (await send(run)) continue;
-    const ending = run.onFailure === 'rollback' ? await rollBack() : 'stopped';
-    return { crashed, journalAtCrash, runs, ending };
+    if (run.onFailure === 'rollback') return rollBack();
+    return { runs, ending: 'stopped', held: '' };
   }
-  return { crashed, journalAtCrash, runs, ending: 'upgraded' };
+  return { runs, ending: 'upgraded', held: '' };
+}
+
+/** One rollback-faults case: STEP of PHASE does its work and reports failure (`fail:STEP`). */
+export interface FaultTrace {
+  readonly first: AgentExit;
+  readonly runs: string[];
+  readonly ending: CaseTrace['ending'];
+  readonly held: string;
+}
+
+/**
+ * Runs a rollout from the snapshot before PHASE with a failure injected at STEP (it does its work,
+ * then reports failure), then lives on as the controller would: the rollback after a failed
+ * upgrade or verify, a stop after a failed download.
+ */
+export async function runFaultCase(
+  recipe: Recipe,
+  host: SweepHost,
+  snaps: Snapshots,
+  phase: 'download' | 'upgrade' | 'verify',
+  stepId: string,
+): Promise<FaultTrace> {
+  snaps.restore(startLabel(recipe, phase));
+  host.reset();
+  const plan = rolloutPlan(recipe, ROLLOUT_ID);
+  const first = plan.find((r) => r.phase === phase);
+  if (first === undefined) throw new Error(`no run for ${phase}`);
+  const exit = await runAgentPhase(host.agent, first, `fail:${stepId}`);
+  if (exit.code !== 1)
+    throw new Error(`${phase} with fail:${stepId} exited ${exit.code}: ${exit.stdout}${exit.stderr}`);
+  const runs = [`${phase}(${first.runId}):FAILED at ${stepId}`];
+  if (first.onFailure !== 'rollback') return { first: exit, runs, ending: 'stopped', held: '' };
+  const rest = await liveOn(host, []);
+  return { first: exit, runs: [...runs, ...rest.runs], ending: rest.ending, held: rest.held };
 }
 
 function resumedLine(stdout: string): string {
