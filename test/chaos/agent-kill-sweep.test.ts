@@ -119,7 +119,7 @@ const KNOWN_GAPS: Readonly<Record<string, readonly string[]>> = {
   ...Object.fromEntries(
     ['bluemind', 'bluemind-redhat'].flatMap((r) =>
       ['before', 'after'].map((b) => [
-        `${r} rollback ${b}:restore-config`,
+        `${r} rollback ${b}:restore-system`,
         ['on 4.1.2 with /setup played 0 times'],
       ]),
     ),
