@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../shared/logger';
 import { interpolateStep } from '../../shared/recipe/interpolate';
+import { conditionHolds } from '../../shared/recipe/step-condition';
 import type { PhaseName, Recipe, Step } from '../../shared/recipe/types';
 import { hostRebootFacts, type RebootFacts } from '../host/reboot-facts';
 import type { RebootHooks, StepContext, StepExecutor, StepResult } from '../steps/step';
@@ -23,7 +24,7 @@ export type StepRegistry = ReadonlyMap<string, StepExecutor>;
 export interface PhaseRequest {
   readonly recipe: Recipe;
   readonly phase: PhaseName;
-  /** The host's roles (label `role`); decides `when` conditions. */
+  /** The host's roles (label `role`); with `installed` and `target` in vars, decides `when`. */
   readonly roles: readonly string[];
   /** `target`, `installed`, `var.NAME` (recipe defaults already merged with overrides). */
   readonly vars: Readonly<Record<string, string>>;
@@ -91,12 +92,14 @@ function hostRunsPhase(req: PhaseRequest): boolean {
   return role === undefined || req.roles.includes(role);
 }
 
-export function appliesTo(step: Step, roles: readonly string[]): boolean {
-  const when = step.when;
-  if (when === undefined) return true;
-  if (when.role !== undefined && !when.role.some((r) => roles.includes(r))) return false;
-  if (when.notRole !== undefined && when.notRole.some((r) => roles.includes(r))) return false;
-  return true;
+/** The step's `when`, against the host's roles and the versions the phase was sent with. */
+export function appliesTo(step: Step, req: Pick<PhaseRequest, 'roles' | 'vars'>): boolean {
+  const { installed, target } = req.vars;
+  return conditionHolds(step.when, {
+    roles: req.roles,
+    ...(installed === undefined ? {} : { installed }),
+    ...(target === undefined ? {} : { target }),
+  });
 }
 
 export async function runPhase(req: PhaseRequest, deps: RunnerDeps): Promise<PhaseOutcome> {
@@ -168,7 +171,7 @@ async function runOneStep(
   results: Map<string, StepResult>,
   done: ReadonlySet<string>,
 ): Promise<StepRecord> {
-  if (!hostRunsPhase(req) || !appliesTo(raw, req.roles)) return { step: raw, status: 'skipped', attempts: 0 };
+  if (!hostRunsPhase(req) || !appliesTo(raw, req)) return { step: raw, status: 'skipped', attempts: 0 };
   const earlier = done.has(raw.id) ? results.get(raw.id) : undefined;
   if (earlier?.ok === true) return { step: raw, status: 'done-before', result: earlier, attempts: 0 };
   const ready = substituted(raw, req.vars);
@@ -277,8 +280,7 @@ function substituted(
 /** Dry runs show each step as it would run; a step whose placeholders have no value shows why. */
 function dryRun(req: PhaseRequest, steps: readonly Step[], runId: string): PhaseOutcome {
   const records = steps.map((raw): StepRecord => {
-    if (!hostRunsPhase(req) || !appliesTo(raw, req.roles))
-      return { step: raw, status: 'skipped', attempts: 0 };
+    if (!hostRunsPhase(req) || !appliesTo(raw, req)) return { step: raw, status: 'skipped', attempts: 0 };
     const ready = substituted(raw, req.vars);
     return 'error' in ready
       ? { step: raw, status: 'dry-run', result: ready.error, attempts: 0 }

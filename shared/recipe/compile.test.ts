@@ -440,7 +440,17 @@ describe('compileRecipe', () => {
     [
       'a when without roles',
       variant((r) => (r.phases.upgrade[1].when = {})),
-      'phases.upgrade[1].when: must have role or notRole',
+      'phases.upgrade[1].when: must have role, notRole, installed or onTarget',
+    ],
+    [
+      'a when whose installed is not a range',
+      variant((r) => (r.phases.upgrade[1].when = { installed: 'four-one' })),
+      'phases.upgrade[1].when.installed: must be a semver range (">=4.1.0")',
+    ],
+    [
+      'a when whose onTarget is not a boolean',
+      variant((r) => (r.phases.upgrade[1].when = { onTarget: 'yes' })),
+      'phases.upgrade[1].when.onTarget: must be',
     ],
     [
       'a secret listed twice',

@@ -4,6 +4,7 @@
  * (-> `backoffMs`). Checks that need the whole recipe (ids, references, secrets, placeholders)
  * live in ./cross-checks.ts.
  */
+import semver from 'semver';
 import {
   arrayOf,
   at,
@@ -78,12 +79,19 @@ export const artifactName = (): Spec<string> =>
 export const url = (): Spec<string> => matching(/^(?:https?:\/\/[^\s/]|\{\{)/, 'an http:// or https:// URL');
 
 const condition: Spec<StepCondition> = object(
-  { role: oneOrMany(nonEmptyStr(), { min: 1 }), notRole: oneOrMany(nonEmptyStr(), { min: 1 }) },
   {
-    optional: ['role', 'notRole'],
+    role: oneOrMany(nonEmptyStr(), { min: 1 }),
+    notRole: oneOrMany(nonEmptyStr(), { min: 1 }),
+    installed: refine(nonEmptyStr(), (v) =>
+      semver.validRange(v) === null ? 'must be a semver range (">=4.1.0")' : null,
+    ),
+    onTarget: bool(),
+  },
+  {
+    optional: ['role', 'notRole', 'installed', 'onTarget'],
     check: (c, path, problems) => {
-      if (c.role === undefined && c.notRole === undefined)
-        problems.push({ path, message: 'must have role or notRole' });
+      if (Object.values(c).every((v) => v === undefined))
+        problems.push({ path, message: 'must have role, notRole, installed or onTarget' });
     },
   },
 );

@@ -17,6 +17,13 @@ export interface StepCondition {
   readonly role?: readonly string[];
   /** Runs only on hosts with none of these roles. */
   readonly notRole?: readonly string[];
+  /** Runs only when `{{installed}}` satisfies this semver range (`>=4.1.0`). */
+  readonly installed?: string;
+  /**
+   * true: runs only when `{{installed}}` equals `{{target}}` (the rollout's final verify, after
+   * finalize); false: only when it does not (the verify right after the host's own upgrade).
+   */
+  readonly onTarget?: boolean;
 }
 
 interface StepBase {

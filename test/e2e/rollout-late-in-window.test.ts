@@ -108,7 +108,7 @@ describe('rollout › late in the window on three BlueMind hosts, scheduler cloc
     expect(r.reason).toContain(canary.hostId);
     expect(r.reason).toContain('error threshold of 0');
     // dpkg undid the failed unpack: the canary still runs 4.1.0, and the recipe's rollback
-    // (restore-config) succeeded.
+    // (restore-system) succeeded.
     expect(rolloutHost(r, canary)).toMatchObject({ state: 'rolled-back', phase: null, installed: '4.1.0' });
     expect(rolloutHost(r, canary).reason).toContain('apply-packages');
     expect(await installedBmCore(canary)).toBe('4.1.0');

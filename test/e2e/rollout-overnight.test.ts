@@ -117,7 +117,7 @@ describe('rollout › overnight on three BlueMind hosts, scheduler clock from 01
     const backups = await queryStore<{ host_id: string; backup_id: string }>(
       fleet.stateDir,
       `SELECT pr.host_id, sr.backup_id FROM phase_runs pr JOIN step_results sr ON sr.phase_run_id = pr.id
-        WHERE pr.run_id = ? AND pr.phase = 'upgrade' AND sr.step_id = 'backup-config' AND sr.ok = 1`,
+        WHERE pr.run_id = ? AND pr.phase = 'upgrade' AND sr.step_id = 'backup-system' AND sr.ok = 1`,
       [`${id}-u`],
     );
     for (const h of fleet.hosts) {

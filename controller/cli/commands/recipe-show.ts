@@ -60,6 +60,8 @@ function stepRow(s: Step): string[] {
   const when = [
     ...(s.when?.role ? [`role ${s.when.role.join('|')}`] : []),
     ...(s.when?.notRole ? [`not role ${s.when.notRole.join('|')}`] : []),
+    ...(s.when?.installed ? [`installed ${s.when.installed}`] : []),
+    ...(s.when?.onTarget === undefined ? [] : [s.when.onTarget ? 'on target' : 'not yet on target']),
   ];
   return [s.id, s.type, durationText(s.timeoutMs), String(s.retries), when.join(', ') || '-', s.source];
 }

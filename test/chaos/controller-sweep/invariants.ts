@@ -69,7 +69,7 @@ export async function expectScenarioEnd(
       unpacked: dpkgUpgrades(h, version),
       applyRan: countOf(steps, 'apply-packages', h.hostId),
       installed: await h.apt.installedVersion('bm-core'),
-      restoreRan: countOf(steps, 'restore-config', h.hostId),
+      restoreRan: countOf(steps, 'restore-system', h.hostId),
       inMaintenance: service.maintenance,
       spans: spans.map((s) => (s.off === null ? 'open' : 'closed')),
       statusShowsMaintenance: shown.find((s) => s.host_id === h.hostId)?.maintenance,
