@@ -125,7 +125,7 @@ export async function runPhase(req: PhaseRequest, deps: RunnerDeps): Promise<Pha
     deps.log.warn('rollback refused: the host is past the point of no return', { step: held.stepId });
     return { runId, phase: req.phase, ok: false, steps: [], pointOfNoReturn: held, resumed };
   }
-  const mine = hostRunsPhase(req) ? steps.filter((s) => appliesTo(s, req.roles)) : [];
+  const mine = hostRunsPhase(req) ? steps.filter((s) => appliesTo(s, req)) : [];
   const refused = preflight(mine, req.vars, deps.registry);
   if (refused !== undefined) {
     const record: StepRecord = { ...refused, status: 'ran', attempts: 0 };
