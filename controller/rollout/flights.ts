@@ -17,7 +17,7 @@ import type { WirePhaseReport, WireStepReport } from '../../proto/wire';
 import type { OperatorDeps } from '../deps';
 import type { PreparedRecipe } from '../phase/recipe';
 import { sendPhase, type PhaseCallResult } from '../phase/send';
-import { knownStepIds, latestPhaseRunId, recordPhaseRunEnd } from '../store/phase-runs';
+import { knownStepIds, latestPhaseRunId, recordPhaseRunEnd, reportedStepVersions } from '../store/phase-runs';
 import { decideHostResult, type PhaseOutcome } from './host-results';
 import { BUSY_BACKOFF, decideBusyWait, decideResend, type BusyBackoff } from './loop-guard';
 import { agentRunId, relatedRunIds, type RolloutHostRecord, type RolloutRecord } from './model';
@@ -240,7 +240,10 @@ export class PhaseFlights {
           nowMs: this.deps.now(),
           rolloutId: r.id,
         });
-        return this.take(f, step.ok ? { kind: 'ok' } : { kind: 'failed', why: 'the phase failed' });
+        if (!step.ok) return this.take(f, { kind: 'failed', why: 'the phase failed' });
+        // The report was lost: what the steps streamed is all that was read back (no installed).
+        const versions = await reportedStepVersions(this.deps.store.db, f.send.phaseRunId, f.send.phase);
+        return this.take(f, { kind: 'ok', versions });
       }
       case 'resend': {
         const resends = f.finalize ? r.finalizeResends : h.resends;

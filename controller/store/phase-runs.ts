@@ -183,3 +183,17 @@ export async function knownStepIds(db: Tx, phaseRunId: string, phase: string): P
   );
   return new Set(rows.map((row) => row.step_id));
 }
+
+/**
+ * The versions the steps of this phase reported (streamed as each ended), over every send of the
+ * phase in its run: what a phase settled from the agent's journal read back (its report was lost).
+ */
+export async function reportedStepVersions(db: Tx, phaseRunId: string, phase: string): Promise<string[]> {
+  const rows = await db.all<{ versions_json: string }>(
+    `SELECT sr.versions_json FROM step_results sr JOIN phase_runs pr ON pr.id = sr.phase_run_id
+      WHERE (pr.run_id, pr.host_id) = (SELECT run_id, host_id FROM phase_runs WHERE id = ?) AND pr.phase = ?
+        AND sr.status = 'ran' AND sr.ok = 1`,
+    [phaseRunId, phase],
+  );
+  return rows.flatMap((row) => JSON.parse(row.versions_json) as string[]);
+}

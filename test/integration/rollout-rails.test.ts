@@ -105,6 +105,27 @@ describe('rollout rails', () => {
     });
   });
 
+  describe('versions read back after a controller restart', () => {
+    it('a download settled from the journal records staged unknown, never the planned target', async () => {
+      const [a] = (await open(['a'])) as [ScriptedAgent];
+      await h.apply(fleet(deployment('app-prod', [a.hostId])), recipe());
+      a.behave('download', 'hold');
+      const id = await h.startRollout('app-prod');
+      await h.waitRollout(id, 'staging held', () => a.holding('download'));
+      await h.crash();
+      // The download ends while no controller listens: its report (and what it staged) is lost.
+      a.release('download');
+      await h.restart();
+      const over = await h.waitRollout(id, 'rollout over', isOver, 20_000);
+
+      expect(over.state).toBe('succeeded');
+      const host = await h.host(id, a.hostId);
+      expect(host.staged).toBe('');
+      // The verify's report came back: installed is read back again.
+      expect(host.installed).toBe('1.0.1');
+    });
+  });
+
   describe('the loop guard', () => {
     it('a step that crashes the agent every time fails the host with PHASE_LOOP after a bounded number of re-sends', async () => {
       const [a] = (await open(['a'])) as [ScriptedAgent];
