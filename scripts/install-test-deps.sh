@@ -30,5 +30,5 @@ apt-get update
 # and tar come with every Debian (essential or required). dpkg-repack rebuilds an installed package
 # from its files: the apt step's last source for the previous version it keeps (the way back).
 apt-get install -y --no-install-recommends python3 make g++ procps \
-  dpkg-dev dpkg-repack aptitude dnf dnf-plugins-core rpm createrepo-c libcap2-bin git iproute2 \
+  dpkg-dev dpkg-repack aptitude dnf rpm createrepo-c libcap2-bin git iproute2 \
   openssh-server openssh-client systemd strace iptables libfaketime

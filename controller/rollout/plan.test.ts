@@ -1,6 +1,15 @@
 import type { DeploymentSpec } from '../../shared/fleet/types';
 import type { HostRecord } from '../store/store';
-import { amountOf, assignBatches, latestCommon, offers, resolveHosts, upstreamVersion } from './plan';
+import {
+  amountOf,
+  assignBatches,
+  latestCommon,
+  offers,
+  resolveHosts,
+  upstreamVersion,
+  upstreamVersions,
+} from './plan';
+import { decideUpgrade } from '../../shared/semver-policy';
 import { diffValues } from './deployment-store';
 import { SchedulerClock } from './clock';
 
@@ -139,5 +148,15 @@ describe('packaged versions', () => {
     expect(offers(['2.1.0-1'], '2.1.0')).toBe(true);
     expect(offers(['2.1.0-1'], '2.2.0')).toBe(false);
     expect(offers(['4.1.0-rc.1'], '4.1.0')).toBe(false);
+  });
+
+  it('resolves latest over RPM version-releases as releases: 3.0.0-1.el9 is 3.0.0, a major, not a prerelease', () => {
+    const available = upstreamVersions(['2.1.0-2.el9', '3.0.0-1.el9', '2.1.0-10.el9']);
+    expect(available).toEqual(['2.1.0', '3.0.0']);
+    const latest = latestCommon([available, upstreamVersions(['3.0.0-1.el9', '2.1.0-1'])]);
+    expect(latest).toBe('3.0.0');
+    expect(decideUpgrade('2.1.0', latest)).toMatchObject({ kind: 'major', decision: 'needs-approval' });
+    // What the raw strings would have given: a prerelease, and 2.1.0-10.el9 below 2.1.0-2.el9.
+    expect(decideUpgrade('2.1.0', '2.1.0-10.el9').kind).toBe('downgrade');
   });
 });

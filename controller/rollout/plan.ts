@@ -199,11 +199,13 @@ async function checkHosts(
         };
       }
       // Without an `available` probe, what the check's steps listed (e.g. dnf's check-update)
-      // counts, read as upstream versions: `2.1.0-1` (an RPM release) offers 2.1.0.
-      const available =
+      // counts. Either way read as upstream versions: `2.1.0-1.el9` (an RPM release) offers
+      // 2.1.0, never a semver prerelease of it that `latest` and the policy would misorder.
+      const available = upstreamVersions(
         call.report.available.length > 0
           ? call.report.available
-          : [...new Set(call.report.steps.flatMap((st) => st.versions).map(upstreamVersion))];
+          : call.report.steps.flatMap((st) => st.versions),
+      );
       return { installed: call.report.installed, available, online: true, problem: '' };
     }),
   );
@@ -219,6 +221,11 @@ export function varsOf(recipe: Recipe, vars: Readonly<Record<string, string>>): 
 /** A packaging revision or release (`-1`, `-1.el9`, `-2ubuntu1`) removed; `-rc.1` is kept. */
 export function upstreamVersion(version: string): string {
   return version.replace(/-[0-9][0-9A-Za-z.~+]*$/, '');
+}
+
+/** Each version as its upstream version, once. */
+export function upstreamVersions(versions: readonly string[]): string[] {
+  return [...new Set(versions.map(upstreamVersion))];
 }
 
 /** Whether a host's list offers the target, exactly or as a packaged build of it (`2.1.0-1`). */

@@ -54,8 +54,10 @@ describe('kcm rolled out on two hosts', () => {
       hosts: hosts.map((h, i) => ({ id: h.id, vars: kcm[i]?.vars ?? {} })),
     });
     const id = await fleet.startRollout(yaml, 'kcm-prod');
-    doc = await fleet.waitRollout(id, 'succeeded');
-  });
+    doc = await fleet.waitRollout(id, 'succeeded', 240_000);
+    // Two hosts one after the other, each with some twenty dnf and rpm runs (pins read the rpm
+    // database and the repository; the download keeps the installed RPMs): slower than the default.
+  }, 300_000);
 
   afterAll(async () => {
     await fleet?.stop();

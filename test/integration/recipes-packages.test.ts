@@ -508,11 +508,12 @@ describe('kcm with yum (dnf through the wrapper)', () => {
 
     const check = await host.phase('check');
     expectOk(check);
-    expect(result(check, 'check-updates')).toMatchObject({ ok: true, versions: ['2.1.0'] });
+    // The check lists what yum would upgrade to (it runs before `latest` has a target) ...
+    expect(result(check, 'check-updates')).toMatchObject({ ok: true, versions: ['3.0.0'] });
     expect(result(check, 'check-updates').data?.['packages']).toEqual(
-      KCM_PACKAGES.map((name) => ({ name, arch: 'noarch', version: '2.1.0-1' })),
+      KCM_PACKAGES.map((name) => ({ name, arch: 'noarch', version: '3.0.0-1' })),
     );
-    // `latest`: the available probe lists what the refreshed metadata offers.
+    // ... and the available probe every version the refreshed metadata offers (`latest`, plan checks).
     const available = await probe(kcm.versions.available ?? { argv: [], pattern: '' }, dnf.env);
     expect([...new Set(available)].sort()).toEqual(['2.0.0', '2.1.0', '3.0.0']);
 
