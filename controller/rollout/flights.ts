@@ -17,7 +17,7 @@ import { knownStepIds, latestPhaseRunId, recordPhaseRunEnd } from '../store/phas
 import { decideHostResult, type PhaseOutcome } from './host-results';
 import { agentRunId, relatedRunIds, type RolloutHostRecord, type RolloutRecord } from './model';
 import { rebootMarkOf } from './reboot-store';
-import { decideRebootWait } from './reboot-wait';
+import { decideRebootWait, isRebootingReason } from './reboot-wait';
 import { decideReconcile, type JournalView } from './reconcile';
 import { getRollout, rolloutHosts } from './rollout-store';
 import { hostRunId, hostSend, type PhaseSend, type RolloutWriter } from './rollout-writer';
@@ -228,6 +228,9 @@ export class PhaseFlights {
         return this.take(f, step.ok ? { kind: 'ok' } : { kind: 'failed', why: 'the phase failed' });
       }
       case 'resend': {
+        // Back from its reboot: status no longer shows it rebooting while the phase goes on.
+        if (!f.finalize && isRebootingReason(h.reason))
+          await this.deps.writer.hostRebooting(r, h, 'back from its reboot; the phase goes on', true);
         const send = { ...f.send, phaseRunId: randomUUID() };
         const what = { hostId: h.hostId, finalize: f.finalize, journal: journal?.state ?? null };
         await this.deps.writer.resend(r, what, f.send.phaseRunId, send, this.deps.recipeOf(r));
