@@ -245,7 +245,7 @@ export class PhaseFlights {
    * phase reported no reboot: the usual lost-answer path applies.
    */
   private async waitedForReboot(f: Flight): Promise<boolean> {
-    const mark = await rebootMarkOf(this.deps.store.db, f.send.phaseRunId);
+    const mark = await rebootMarkOf(this.deps.store.db, f.send.phaseRunId, this.deps.now());
     const recipe = this.deps.recipeOf(f.r).recipe;
     const wait = decideRebootWait(mark, recipe, f.send.phase, this.deps.now());
     if (wait.kind === 'none') return false;
