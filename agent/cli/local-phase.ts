@@ -14,6 +14,7 @@ import type { PhaseName, Recipe } from '../../shared/recipe/types';
 import { execOnHost } from '../host/exec';
 import { RESTART_EXIT_CODE } from '../install/systemd-unit';
 import { PhaseJournal } from '../phase/journal';
+import { refuseUnrebootable } from '../phase/reboot-preflight';
 import { runPhase, type PhaseOutcome, type StepRecord } from '../phase/runner';
 import { loadSecretsFile, secretsFromMap } from '../secrets';
 import { STEP_REGISTRY } from '../steps';
@@ -55,6 +56,7 @@ export async function runLocalPhase(flags: PhaseRunFlags): Promise<PhaseOutcome>
     return key;
   });
   const recipe = compileRecipe(text, file);
+  if (flags.phase === 'check') refuseUnrebootable(recipe);
   const vars = phaseVars(recipe, flags.var);
   const stateDir = path.resolve(flags.stateDir);
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });

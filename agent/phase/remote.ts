@@ -17,6 +17,7 @@ import { loadSecretsFile, secretsFromMap } from '../secrets';
 import { STEP_REGISTRY } from '../steps';
 import { PhaseJournal } from './journal';
 import { probeVersions, withProbedVersions } from './versions';
+import { refuseUnrebootable } from './reboot-preflight';
 import { phaseReport, rebootingReport, stepReport } from './report';
 import { runPhase } from './runner';
 import { activeRun, markActiveRun, PHASE_STATE_DIR } from './summary';
@@ -34,6 +35,7 @@ export async function runRemotePhase(
     throw new ConvoyError('RECIPE_INVALID', 'the recipe does not match its digest');
   }
   const recipe = compileRecipeData(cmd.recipe, `recipe ${cmd.digest.slice(0, 12)}`);
+  if (cmd.phase === 'check') refuseUnrebootable(recipe);
   markActiveRun(cmd.runId);
   try {
     const stateDir = path.join(ctx.config.stateDir, PHASE_STATE_DIR);

@@ -7,6 +7,7 @@
  *   inside a `resume` step         -> resume     (running it again finishes it, e.g. apt upgrade)
  *   inside a `rollback` step       -> rollback   (it must not run twice: undo through rollback)
  *   inside an `exec` step          -> its `onInterrupt` (default rollback; `redo` when declared safe)
+ *   inside a `reboot` step         -> resume     (it completes on a new boot id, fails on the same one)
  *   inside a step no longer known  -> rollback   (the recipe changed under us: be safe)
  */
 import type { Step } from '../../shared/recipe/types';

@@ -1,4 +1,10 @@
-import { decideRebootNeed, decideRebootStart, rebootCommandFor } from './reboot-decide';
+import { compileRecipe } from '../../shared/recipe/compile';
+import {
+  decideRebootNeed,
+  decideRebootStart,
+  rebootCommandFor,
+  rebootStepsWithoutCommand,
+} from './reboot-decide';
 
 const journaled = { stepId: 'reboot', bootId: 'boot-a', atMs: 1_000 };
 
@@ -69,5 +75,27 @@ describe('reboot step › the command', () => {
     expect(rebootCommandFor(['/sbin/reboot'], true)).toEqual(['/sbin/reboot']);
     expect(rebootCommandFor(undefined, true)).toEqual(['systemctl', 'reboot']);
     expect(rebootCommandFor(undefined, false)).toBeUndefined();
+  });
+});
+
+describe('reboot step › a recipe this host could not reboot', () => {
+  const recipe = compileRecipe(
+    `
+name: demo
+description: d
+versions: { installed: { argv: [/bin/true], pattern: '(.*)' } }
+phases:
+  upgrade:
+    - { id: bare, type: reboot, reboot: always, source: s }
+    - { id: told, type: reboot, reboot: always, command: [/sbin/reboot], source: s }
+  rollback:
+    - { id: back, type: reboot, reboot: ifRequired, source: s }
+`,
+    'demo.yaml',
+  );
+
+  it('names every reboot step without a command where systemd does not run', () => {
+    expect(rebootStepsWithoutCommand(recipe, false)).toEqual(['upgrade.bare', 'rollback.back']);
+    expect(rebootStepsWithoutCommand(recipe, true)).toEqual([]);
   });
 });

@@ -11,7 +11,7 @@
  *          ifRequired: neither                             ─▶ no reboot
  *          needs-restarting exits anything but 0 or 1      ─▶ failure (it could not tell)
  */
-import type { RebootStep } from '../../shared/recipe/types';
+import { PHASES, type Recipe, type RebootStep, type Step } from '../../shared/recipe/types';
 import type { JournaledReboot } from './step';
 
 export type RebootStart =
@@ -66,4 +66,17 @@ export function rebootCommandFor(
 ): readonly string[] | undefined {
   if (command !== undefined) return command;
   return systemdRuns ? ['systemctl', 'reboot'] : undefined;
+}
+
+/**
+ * The reboot steps of `recipe` that could not reboot this host (no command, no systemd), named
+ * `phase.id`: a `check` refuses on them, so a plan says so before any host is touched.
+ */
+export function rebootStepsWithoutCommand(recipe: Recipe, systemdRuns: boolean): string[] {
+  if (systemdRuns) return [];
+  return PHASES.flatMap((phase) => {
+    const steps: readonly Step[] =
+      phase === 'finalize' ? (recipe.phases.finalize?.steps ?? []) : recipe.phases[phase];
+    return steps.filter((s) => s.type === 'reboot' && s.command === undefined).map((s) => `${phase}.${s.id}`);
+  });
 }

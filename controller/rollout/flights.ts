@@ -22,7 +22,7 @@ import { decideHostResult, type PhaseOutcome } from './host-results';
 import { BUSY_BACKOFF, decideBusyWait, decideResend, type BusyBackoff } from './loop-guard';
 import { agentRunId, relatedRunIds, type RolloutHostRecord, type RolloutRecord } from './model';
 import { rebootMarkOf } from './reboot-store';
-import { decideRebootWait } from './reboot-wait';
+import { decideRebootWait, isRebootingReason } from './reboot-wait';
 import { decideReconcile, type JournalView } from './reconcile';
 import { getRollout, rolloutHosts } from './rollout-store';
 import { hostRunId, hostSend, type PhaseSend, type RolloutWriter } from './rollout-writer';
@@ -249,6 +249,9 @@ export class PhaseFlights {
         const resends = f.finalize ? r.finalizeResends : h.resends;
         const guard = decideResend(resends, f.send.phase);
         if (guard.kind === 'give-up') return this.take(f, { kind: 'failed', why: guard.why });
+        // Back from its reboot: status no longer shows it rebooting while the phase goes on.
+        if (!f.finalize && isRebootingReason(h.reason))
+          await this.deps.writer.hostRebooting(r, h, 'back from its reboot; the phase goes on', true);
         const send = { ...f.send, phaseRunId: randomUUID() };
         const what = {
           hostId: h.hostId,
@@ -298,7 +301,7 @@ export class PhaseFlights {
    * phase reported no reboot: the usual lost-answer path applies.
    */
   private async waitedForReboot(f: Flight): Promise<boolean> {
-    const mark = await rebootMarkOf(this.deps.store.db, f.send.phaseRunId);
+    const mark = await rebootMarkOf(this.deps.store.db, f.send.phaseRunId, this.deps.now());
     const recipe = this.deps.recipeOf(f.r).recipe;
     const wait = decideRebootWait(mark, recipe, f.send.phase, this.deps.now());
     if (wait.kind === 'none') return false;

@@ -2,7 +2,7 @@
  * A host whose phase is inside a `reboot` step, decided: the agent reported the step as
  * `rebooting` (agent/phase/remote.ts) just before its connection dropped. Such a host is waiting,
  * neither failed nor unknown, for at most the step's bound (its `timeout`), counted from when the
- * phase's answer was lost (or, after a controller restart, from when the phase was sent).
+ * phase's answer was lost (or, after a controller restart, from when this controller first looked).
  * Pure: flights.ts reads the store and acts.
  *
  *   no rebooting report in the phase run           ─▶ none      (the usual lost-answer path)
@@ -16,7 +16,7 @@ import type { Recipe, Step } from '../../shared/recipe/types';
 /** What the store says of a reboot in a phase run: the step that reported it and since when. */
 export interface RebootMark {
   readonly stepId: string;
-  /** When the phase's answer was lost; when the phase was sent if that is all the store has. */
+  /** When the phase's answer was lost (reboot-store.ts). */
   readonly sinceMs: number;
 }
 

@@ -156,9 +156,13 @@ export class RolloutWriter {
     );
   }
 
-  /** The host is rebooting inside its phase (reboot-wait.ts): waiting, neither failed nor unknown. */
-  async hostRebooting(r: RolloutRecord, h: RolloutHostRecord, why: string): Promise<void> {
-    await this.write(r, 'rollout.host.rebooting', { hostId: h.hostId, reason: why }, (tx) =>
+  /**
+   * The host is rebooting inside its phase (reboot-wait.ts): waiting, neither failed nor unknown;
+   * or (`back`) it came back and its phase is about to be sent again.
+   */
+  async hostRebooting(r: RolloutRecord, h: RolloutHostRecord, why: string, back = false): Promise<void> {
+    const kind = back ? 'rollout.host.rebooted' : 'rollout.host.rebooting';
+    await this.write(r, kind, { hostId: h.hostId, reason: why }, (tx) =>
       patchHost(tx, r.id, h.hostId, { unknown: false, reason: why }),
     );
   }

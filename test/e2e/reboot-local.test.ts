@@ -125,4 +125,20 @@ describe('convoy-agent phase run with a reboot step', () => {
     await waitFor('the reboot to take the agent down', () => first.child.signalCode === 'SIGKILL', 20_000);
     expect(ran(dir)).toEqual(['install', 'reboot']);
   });
+
+  // The refusal needs a host without systemd; where systemd runs, `systemctl reboot` is the default.
+  const withoutSystemd = existsSync('/run/systemd/system') ? it.skip : it;
+  withoutSystemd('check refuses a reboot step without a command on a host without systemd', () => {
+    const { dir, env } = setUp('reboot: always');
+    const file = path.join(dir, 'bare.yaml');
+    writeFileSync(file, readFileSync(path.join(dir, 'r.yaml'), 'utf8').replace(/command: \[[^\]]*\], /, ''));
+    const r = run(
+      AGENT_BIN,
+      ['phase', 'run', '--recipe', file, '--phase', 'check', '--state-dir', path.join(dir, 's')],
+      env,
+    );
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('REBOOT_COMMAND_MISSING');
+    expect(r.stderr).toContain('upgrade.reboot-now: systemd is not PID 1');
+  });
 });

@@ -14,7 +14,7 @@ import { FINISHED_ROLLOUT_STATES, isIn } from '../../controller/rollout/model';
 import type { RolloutView } from '../../controller/rollout/view';
 import { fleetFile } from '../helpers/app-fleets';
 import { TestFleet } from '../helpers/fleet';
-import { AGENT_BIN, Daemon, tempDir } from '../helpers/processes';
+import { AGENT_BIN, CONVOY_BIN, Daemon, tempDir } from '../helpers/processes';
 import { isResting, type EventDoc } from '../helpers/rollout-probe';
 import { queryStore } from '../helpers/store-query';
 import { waitFor } from '../helpers/wait';
@@ -23,7 +23,7 @@ jest.setTimeout(90_000);
 
 const REBOOT_BOUND = '6s';
 
-function recipeYaml(): string {
+function recipeYaml(bound = REBOOT_BOUND): string {
   const sh = (script: string): string => `['/bin/sh', '-c', '${script}']`;
   const log = (word: string): string => `echo ${word} >> {{var.root}}/ran.log`;
   return `
@@ -39,7 +39,7 @@ phases:
     - { id: fetch, type: exec, argv: ${sh(log('fetch'))}, onInterrupt: redo, source: test }
   upgrade:
     - { id: install, type: exec, argv: ${sh(`${log('install')}; echo {{target}} > {{var.root}}/version.new`)}, source: test }
-    - { id: reboot-now, type: reboot, reboot: always, timeout: ${REBOOT_BOUND}, command: ['{{var.root}}/reboot.sh'], source: test }
+    - { id: reboot-now, type: reboot, reboot: always, timeout: ${bound}, command: ['{{var.root}}/reboot.sh'], source: test }
     - { id: activate, type: exec, argv: ${sh(`${log('activate')}; mv {{var.root}}/version.new {{var.root}}/version`)}, source: test }
   verify:
     - { id: version-is-target, type: exec, argv: ${sh('grep -qx {{target}} {{var.root}}/version')}, onInterrupt: redo, source: test }
@@ -92,7 +92,8 @@ describe('reboot step in a rollout', () => {
 
   const ran = (): string[] => readFileSync(path.join(root, 'ran.log'), 'utf8').trim().split('\n');
 
-  function start(version: string): RolloutView {
+  function start(version: string, bound = REBOOT_BOUND): RolloutView {
+    writeFileSync(path.join(root, 'rebooter.yaml'), recipeYaml(bound));
     const file = path.join(root, `fleet-${version}.yaml`);
     writeFileSync(
       file,
@@ -216,7 +217,9 @@ describe('reboot step in a rollout', () => {
     });
     expect(rows.filter((r) => r.step_id === 'activate' && r.status === 'ran')).toHaveLength(1);
     const events = fleet.cliJson<EventDoc[]>('events', '--rollout', started.id, '--limit', '1000');
-    expect(events.map((e) => e.kind)).toContain('rollout.host.rebooting');
+    expect(events.map((e) => e.kind)).toEqual(
+      expect.arrayContaining(['rollout.host.rebooting', 'rollout.host.rebooted']),
+    );
     expect(events.map((e) => e.kind)).not.toContain('rollout.host.unknown');
   });
 
@@ -256,6 +259,36 @@ describe('reboot step in a rollout', () => {
     const doc = await settled(started.id);
     expect(doc.hosts[0]).toMatchObject({ state: 'rolled-back', installed: '1.1.0' });
     expect(ran()).toEqual(['fetch', 'install', 'reboot', 'rollback']);
+  });
+
+  it('a controller killed while the host reboots still waits for it after its restart, and the phase resumes', async () => {
+    rebootScript(REBOOTS);
+    // A bound long enough for a controller to die and start again on a loaded machine.
+    const started = start('1.3.5', '60s');
+    await agentDown();
+    await rebooting(started.id);
+    await fleet.controller?.kill9();
+    // The same address, so that the agent finds it again after its boot.
+    fleet.controller = new Daemon(CONVOY_BIN, [
+      'controller',
+      'start',
+      '--state-dir',
+      fleet.stateDir,
+      '--listen',
+      fleet.address,
+      '--heartbeat-interval',
+      '300ms',
+      '--heartbeat-timeout',
+      '3s',
+    ]);
+    await fleet.controller.waitForOutput(/agents on (\S+); key (\S+)/);
+    const during = status(started.id);
+    expect(during.hosts[0]).toMatchObject({ state: 'upgrading', unknown: false, rebooting: true });
+    boot();
+    const doc = await settled(started.id);
+    if (doc.state !== 'succeeded') throw new Error(`rollout ${doc.state}: ${doc.reason}\n${fleet.dump()}`);
+    expect(doc.hosts[0]).toMatchObject({ state: 'verified', installed: '1.3.5' });
+    expect(ran()).toEqual(['fetch', 'install', 'reboot', 'activate']);
   });
 
   it('under convoy-agent supervise, the host comes back by itself and the phase resumes', async () => {
