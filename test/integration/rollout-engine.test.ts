@@ -23,13 +23,14 @@ description: Every step an exec of true; the scripted agents decide how each pha
 versions:
   installed: { argv: ['true'], pattern: '([0-9]+\\.[0-9]+\\.[0-9]+)' }
 policy: { majorNeedsApproval: false }
+manualRecovery: restore the backup shown by hand
 phases:
   check: [{ id: current, type: exec, argv: ['true'], source: test }]
   download: [{ id: fetch, type: exec, argv: ['true'], source: test }]
   upgrade: [{ id: swap, type: exec, argv: ['true'], source: test }]
   finalize:
     role: primary
-    steps: [{ id: migrate, type: exec, argv: ['true'], source: test }]
+    steps: [{ id: migrate, type: exec, argv: ['true'], pointOfNoReturn: true, source: test }]
   verify: [{ id: health, type: exec, argv: ['true'], source: test }]
   rollback: [{ id: restore, type: exec, argv: ['true'], source: test }]
 `;
@@ -228,6 +229,33 @@ describe('rollout engine in-process', () => {
     expect(after.state).toBe('held');
     expect((await h.host(id, c.hostId)).state).toBe('upgraded');
     expect((await h.events(id)).find((e) => e.kind === 'rollout.resolve')?.actor).toBe('alice');
+  });
+
+  it('a finalize that fails past its point of no return holds the rollout saying so; a rollback then holds the finalize host', async () => {
+    a.behave('finalize', 'fail');
+    a.refuseRollbackPast({
+      stepId: 'migrate',
+      backupId: null,
+      manualRecovery: 'restore the backup shown by hand',
+    });
+    const id = await h.startRollout('app-prod');
+    const held = await h.waitRollout(id, 'rollout held', isOver);
+    expect(held.state).toBe('held');
+    expect(held.finalizeState).toBe('failed');
+    expect(held.reason).toMatch(
+      /^finalize failed past the point of no return \(step migrate\): migrate: .*; retry, or rollback/,
+    );
+
+    await h.engine.act(id, 'rollback', 'alice');
+    const halted = await h.waitRollout(id, 'rollout halted', (r) => isOver(r) && r.state !== 'held');
+    expect(halted.state).toBe('halted');
+    expect(halted.reason).toMatch(new RegExp(`^${a.hostId} held past .* then resolve and rollback`));
+    expect((await h.host(id, a.hostId)).state).toBe('held');
+    for (const other of [b, c]) expect((await h.host(id, other.hostId)).state).toBe('rolled-back');
+    await h.engine.act(id, 'resolve', 'alice');
+    await h.engine.act(id, 'rollback', 'alice');
+    const done = await h.waitRollout(id, 'rollout rolled back', (r) => isOver(r) && r.state !== 'halted');
+    expect(done.state).toBe('rolled-back');
   });
 
   it('a pause stops new hosts from starting while the one in flight finishes; resume carries on', async () => {
