@@ -15,7 +15,7 @@ import {
   type RolloutServiceDeps,
 } from '../rollout/service';
 
-const ACTIONS = ['pause', 'resume', 'abort', 'retry', 'rollback'] as const;
+const ACTIONS = ['pause', 'resume', 'abort', 'retry', 'rollback', 'resolve'] as const;
 type Action = (typeof ACTIONS)[number];
 
 interface JsonDocument {

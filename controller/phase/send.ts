@@ -8,6 +8,7 @@ import {
   parsePhaseReport,
   parseStepProgress,
   type PhaseCommand,
+  type PhaseReport,
   type StepReport,
 } from '../../shared/phase-contract';
 import { formatProblem } from '../../shared/schema';
@@ -16,6 +17,8 @@ import type { OperatorDeps } from '../deps';
 import { recordPhaseRunEnd, recordStepResult } from '../store/phase-runs';
 import type { HostRecord } from '../store/store';
 import type { PreparedRecipe } from './recipe';
+
+type PointOfNoReturnReport = NonNullable<PhaseReport['pointOfNoReturn']>;
 
 /** The longest a phase may be given, whatever its steps say. */
 export const MAX_PHASE_TIMEOUT_MS = 24 * 3_600_000;
@@ -41,7 +44,12 @@ export interface PhaseCall {
  * stream gone: the agent may still be running it, its journal will tell).
  */
 export type PhaseCallResult =
-  | { readonly kind: 'answered'; readonly report: WirePhaseReport }
+  | {
+      readonly kind: 'answered';
+      readonly report: WirePhaseReport;
+      /** The agent refused a rollback past the point of no return (not on the wire report). */
+      readonly pointOfNoReturn?: PointOfNoReturnReport;
+    }
   | { readonly kind: 'refused'; readonly code: string; readonly message: string }
   | { readonly kind: 'lost'; readonly code: string; readonly message: string };
 
@@ -115,6 +123,7 @@ export async function sendPhase(
   });
   return {
     kind: 'answered',
+    ...(report.pointOfNoReturn == null ? {} : { pointOfNoReturn: report.pointOfNoReturn }),
     report: {
       runId: call.runId,
       hostId: host.id,

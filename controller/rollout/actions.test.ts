@@ -1,4 +1,4 @@
-import { host, hosts, rollout } from '../../test/helpers/rollout-records';
+import { heldHost, host, hosts, rollout } from '../../test/helpers/rollout-records';
 import { ConvoyError } from '../../shared/errors';
 import { decideAction, ROLLOUT_ACTIONS, type RolloutAction } from './actions';
 import { FINISHED_ROLLOUT_STATES, ROLLOUT_STATES, type RolloutState } from './model';
@@ -18,6 +18,8 @@ const APPLIES: Record<
   },
   retry: { running: ['held'], paused: ['held'] },
   rollback: { running: ['held', 'halted'], paused: ['held', 'halted'] },
+  // Needs a host held past the point of no return; with none (as in this table) it never applies.
+  resolve: { running: [], paused: [] },
 };
 
 describe('operator actions › each action in each state', () => {
@@ -124,5 +126,48 @@ describe('operator actions › what each changes', () => {
       state: 'rolling-back',
       reason: 'rollback requested by erin',
     });
+  });
+});
+
+describe('operator actions › hosts held past the point of no return', () => {
+  const withHeld = [heldHost('h1'), ...hosts('rolled-back', 'rolled-back', 'staged').slice(1)];
+
+  it.each(['halted', 'held'] as const)(
+    'resolve on a %s rollout: the held hosts count as rolled back, keeping what held them',
+    (state) => {
+      const result = decideAction('resolve', rollout({ state }), withHeld, 'fay');
+      expect(result.patch).toEqual({ reason: 'h1 resolved by fay (manual recovery)' });
+      expect(result.hostResets).toEqual([
+        {
+          hostId: 'h1',
+          state: 'rolled-back',
+          reason: expect.stringMatching(
+            /^resolved by fay after the manual procedure; was: past the point of no return at step start-cells; backup r-1-u-backup-data/,
+          ),
+        },
+      ]);
+    },
+  );
+
+  it('resolve with no held host, or on a moving rollout, is refused', () => {
+    expect(() => decideAction('resolve', rollout({ state: 'halted' }), hosts('rolled-back'), 'fay')).toThrow(
+      /no host is held past the point of no return/,
+    );
+    expect(() => decideAction('resolve', rollout({ state: 'upgrading' }), withHeld, 'fay')).toThrow(
+      /resolve applies to a held or halted rollout/,
+    );
+  });
+
+  it('resume and retry wait for the held hosts to be resolved; abort and rollback do not', () => {
+    expect(() => decideAction('resume', rollout({ state: 'halted' }), withHeld, 'fay')).toThrow(
+      /h1 held: resolve first/,
+    );
+    expect(() => decideAction('retry', rollout({ state: 'held' }), withHeld, 'fay')).toThrow(
+      /h1 held: resolve first/,
+    );
+    expect(decideAction('abort', rollout({ state: 'halted' }), withHeld, 'fay').patch.state).toBe('aborting');
+    expect(decideAction('rollback', rollout({ state: 'halted' }), withHeld, 'fay').patch.state).toBe(
+      'rolling-back',
+    );
   });
 });

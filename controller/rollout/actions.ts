@@ -9,7 +9,11 @@
  *   abort     any unfinished state but aborting               ─▶ aborting
  *   retry     held                                            ─▶ finalizing | upgrading | verifying
  *   rollback  held, halted                                    ─▶ rolling-back
+ *   resolve   held, halted, with hosts held past the point of no return: the operator ran the
+ *             manual procedure; those hosts become rolled-back (failed hosts, as a rollback would
+ *             leave them), the rollout stays where it is
  *
+ * Resume and retry are refused while a host is held (held-host.ts): resolve it first, or abort.
  * Nothing applies to a finished rollout.
  */
 import { ConvoyError } from '../../shared/errors';
@@ -23,13 +27,18 @@ import {
 } from './model';
 import type { RolloutPatch } from './rollout-store';
 
-export const ROLLOUT_ACTIONS = ['pause', 'resume', 'abort', 'retry', 'rollback'] as const;
+export const ROLLOUT_ACTIONS = ['pause', 'resume', 'abort', 'retry', 'rollback', 'resolve'] as const;
 export type RolloutAction = (typeof ROLLOUT_ACTIONS)[number];
 
 export interface ActionResult {
   readonly patch: RolloutPatch;
   /** Hosts put back to an earlier state (retry, resume after failed staging). */
-  readonly hostResets: readonly { readonly hostId: string; readonly state: HostState }[];
+  readonly hostResets: readonly {
+    readonly hostId: string;
+    readonly state: HostState;
+    /** The reason the host shows from then on; cleared when absent (resolve keeps what held it). */
+    readonly reason?: string;
+  }[];
 }
 
 /** An action's effect, or why it does not apply (the refusal's text). */
@@ -43,6 +52,7 @@ const ACTIONS: Record<RolloutAction, Decide> = {
 
   resume: (r, hosts, actor) => {
     const unpause = { paused: false, pauseUntil: null, reason: `resumed by ${actor}` };
+    if (r.state === 'halted' && heldIn(hosts) !== '') return `${heldIn(hosts)} held: resolve first`;
     if (r.state === 'halted') {
       // A resumed halt tolerates the failures it halted on on top of the threshold, not more of
       // them; failed staging is retried instead of tolerated. Counted afresh at each resume (a
@@ -69,6 +79,7 @@ const ACTIONS: Record<RolloutAction, Decide> = {
 
   retry: (r, hosts, actor) => {
     if (r.state !== 'held') return 'retry applies to a held rollout';
+    if (heldIn(hosts) !== '') return `${heldIn(hosts)} held: resolve first`;
     // Rolled-back hosts upgrade again from their caches; failed verifies are verified again.
     const RETRY_FROM: Partial<Record<HostState, HostState>> = {
       'rolled-back': 'staged',
@@ -93,7 +104,29 @@ const ACTIONS: Record<RolloutAction, Decide> = {
     r.state !== 'held' && r.state !== 'halted'
       ? 'rollback applies to a held or halted rollout'
       : only({ state: 'rolling-back', reason: `rollback requested by ${actor}` }),
+
+  resolve: (r, hosts, actor) => {
+    if (r.state !== 'held' && r.state !== 'halted') return 'resolve applies to a held or halted rollout';
+    const held = hosts.filter((h) => h.state === 'held');
+    if (held.length === 0) return 'no host is held past the point of no return';
+    return {
+      patch: { reason: `${held.map((h) => h.hostId).join(', ')} resolved by ${actor} (manual recovery)` },
+      hostResets: held.map((h) => ({
+        hostId: h.hostId,
+        state: 'rolled-back' as const,
+        reason: `resolved by ${actor} after the manual procedure; was: ${h.reason}`,
+      })),
+    };
+  },
 };
+
+/** The held hosts' ids, '' when none. */
+function heldIn(hosts: readonly RolloutHostRecord[]): string {
+  return hosts
+    .filter((h) => h.state === 'held')
+    .map((h) => h.hostId)
+    .join(', ');
+}
 
 /** The effect of `action` on `r`, or a ROLLOUT_STATE error saying why it does not apply. */
 export function decideAction(

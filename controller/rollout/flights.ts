@@ -18,6 +18,7 @@ import type { OperatorDeps } from '../deps';
 import type { PreparedRecipe } from '../phase/recipe';
 import { sendPhase, type PhaseCallResult } from '../phase/send';
 import { knownStepIds, latestPhaseRunId, recordPhaseRunEnd, reportedStepVersions } from '../store/phase-runs';
+import { pointStepRan } from './held-host';
 import { decideHostResult, type PhaseOutcome } from './host-results';
 import { BUSY_BACKOFF, decideBusyWait, decideResend, type BusyBackoff } from './loop-guard';
 import { agentRunId, relatedRunIds, type RolloutHostRecord, type RolloutRecord } from './model';
@@ -176,9 +177,11 @@ export class PhaseFlights {
       const current = await getRollout(this.deps.store.db, r.id);
       if (current.finalizeState !== 'sent') return;
       const ok = outcome.kind === 'ok';
+      const finalizeSteps = this.deps.recipeOf(r).recipe.phases.finalize?.steps ?? [];
+      const pastStep = outcome.kind === 'failed' ? pointStepRan(finalizeSteps, outcome.ran ?? []) : undefined;
       await this.deps.writer.transition(
         current,
-        decideFinalizeResult(current.state, ok, ok ? '' : outcome.why),
+        decideFinalizeResult(current.state, ok, ok ? '' : outcome.why, pastStep),
       );
       return;
     }
@@ -371,7 +374,12 @@ export function outcomeOf(result: PhaseCallResult): PhaseOutcome {
   if (result.kind === 'lost') return { kind: 'unknown', why: `${result.code}: ${result.message}` };
   if (result.kind === 'refused') return { kind: 'failed', why: `${result.code}: ${result.message}` };
   const report = result.report;
-  if (!report.ok) return { kind: 'failed', why: failureOf(report) };
+  if (!report.ok) {
+    const point = result.pointOfNoReturn;
+    const why = point === undefined ? failureOf(report) : `PAST_POINT_OF_NO_RETURN at step ${point.stepId}`;
+    const ran = report.steps.filter((s) => s.status === 'ran').map((s) => s.stepId);
+    return { kind: 'failed', why, ran, ...(point === undefined ? {} : { pointOfNoReturn: point }) };
+  }
   // What the agent read back from the host: the versions the rollout records (read-back.ts).
   const backupId = report.steps.find((s) => s.backupId !== '')?.backupId;
   const versions = report.steps.flatMap((s) => s.versions);

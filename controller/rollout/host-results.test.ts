@@ -1,4 +1,5 @@
-import { host } from '../../test/helpers/rollout-records';
+import { CELLS_POINT, host } from '../../test/helpers/rollout-records';
+import { heldReason } from './held-host';
 import { decideHostResult, HOST_RESULTS, phaseHostState } from './host-results';
 import { PHASE_OF_STATE, type HostState } from './model';
 
@@ -150,4 +151,31 @@ describe('host results › bugs', () => {
       expect(() => phaseHostState(state)).toThrow(`a host in state ${state} has no phase to answer`);
     },
   );
+});
+
+describe('host results › a rollback refused past the point of no return', () => {
+  const refused = {
+    kind: 'failed',
+    why: 'PAST_POINT_OF_NO_RETURN at step start-cells',
+    pointOfNoReturn: CELLS_POINT,
+  } as const;
+
+  it('holds the host, its reason naming the step, the backup and the procedure', () => {
+    const r = decideHostResult(inFlight('rolling-back', { reason: 'check-new-version: EXIT 1' }), refused, c);
+    expect(r.hostPatch).toMatchObject({ state: 'held', phase: null, phaseRunId: null, finishedAt: NOW });
+    expect(r.hostPatch.reason).toBe(heldReason(CELLS_POINT));
+    expect(r.event).toBe('rollout.host.rolling-back.held');
+    expect(r.pointOfNoReturn).toEqual(CELLS_POINT);
+    expect(r.why).toBe(heldReason(CELLS_POINT));
+    // Nothing was undone: the installed version is not touched, maintenance stays on.
+    expect(r.appPatch).toEqual({ lastHealth: `failed: ${heldReason(CELLS_POINT)}`, lastHealthAt: NOW });
+    expect(r.chained).toBeUndefined();
+  });
+
+  it('only a rollback answer holds: a failed verify still chains its rollback', () => {
+    const r = decideHostResult(inFlight('verifying'), refused, c);
+    expect(r.hostPatch.state).toBe('rolling-back');
+    expect(r.chained).toEqual({ state: 'rolling-back', phase: 'rollback' });
+    expect(r.pointOfNoReturn).toBeUndefined();
+  });
 });

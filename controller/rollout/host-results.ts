@@ -10,6 +10,11 @@
  *   final-verifying  ok ─▶ verified                   failed ─▶ verify-failed
  *   (a verify ok whose read-back installed version is not the target takes its failed row)
  *   rolling-back     ok ─▶ rolled-back                failed ─▶ rollback-failed
+ *                                                     held   ─▶ held (refused past the point of no return)
+ *
+ * `held` is the failed answer that carries the agent's `pointOfNoReturn`: the rollback was refused
+ * because the host is past a step the recipe marks so (held-host.ts). Only a rollback carries it;
+ * a failed upgrade or verify chains its rollback, whose answer then holds the host.
  *
  * An answer that never came (lost, or the agent busy with another phase) leaves the host where it
  * is, marked unknown, for reconcile to settle with the agent's journal.
@@ -20,6 +25,7 @@
  */
 import { PHASE_OF_STATE, type HostState, type RolloutHostRecord } from './model';
 import { installedMismatch, stagedVersionOf } from './read-back';
+import { heldReason, type HeldPoint } from './held-host';
 import type { HostAppPatch, HostPatch } from './rollout-store';
 import type { PhaseHostState } from './transitions';
 
@@ -33,7 +39,14 @@ export type PhaseOutcome =
       /** Every version the phase's steps reported (a download: what it staged). */
       readonly versions?: readonly string[];
     }
-  | { readonly kind: 'failed'; readonly why: string }
+  | {
+      readonly kind: 'failed';
+      readonly why: string;
+      /** The agent refused the rollback past the point of no return (a rollback answer only). */
+      readonly pointOfNoReturn?: HeldPoint;
+      /** The steps the phase ran (started), when it answered: a finalize past its point says so. */
+      readonly ran?: readonly string[];
+    }
   /** No answer, or refused because the agent is busy: the phase may still be running there. */
   | { readonly kind: 'unknown'; readonly why: string; readonly busy?: boolean };
 
@@ -65,7 +78,10 @@ const UNHEALTHY = ({ why, now }: AppContext): HostAppPatch => ({
   lastHealthAt: now,
 });
 
-export const HOST_RESULTS: Record<PhaseHostState, { readonly ok: ResultRow; readonly failed: ResultRow }> = {
+export const HOST_RESULTS: Record<
+  PhaseHostState,
+  { readonly ok: ResultRow; readonly failed: ResultRow; readonly held?: ResultRow }
+> = {
   staging: {
     ok: { to: 'staged', chained: false, app: ({ version }) => ({ staged: version }) },
     failed: { to: 'stage-failed', chained: false, app: NOTHING },
@@ -95,6 +111,9 @@ export const HOST_RESULTS: Record<PhaseHostState, { readonly ok: ResultRow; read
     },
     // A failed rollback leaves maintenance on: the host needs an operator.
     failed: { to: 'rollback-failed', chained: false, app: NOTHING },
+    // Refused past the point of no return: nothing was undone, maintenance stays on, the host
+    // waits for the manual procedure.
+    held: { to: 'held', chained: false, app: UNHEALTHY },
   },
 };
 
@@ -109,6 +128,8 @@ export interface HostResult {
   readonly why?: string;
   /** The version read back that the answer recorded (staged or installed), for the event. */
   readonly readBack?: { readonly staged?: string; readonly installed?: string };
+  /** The host is held past the point of no return: the step, backup and procedure, for the event. */
+  readonly pointOfNoReturn?: HeldPoint;
 }
 
 /**
@@ -123,8 +144,11 @@ export function decideHostResult(
   const from = phaseHostState(h.state);
   const outcome = withReadBackChecked(from, answer, c.target);
   const ok = outcome.kind === 'ok';
-  const why = ok ? '' : outcome.why;
-  const row = HOST_RESULTS[from][ok ? 'ok' : 'failed'];
+  const rows = HOST_RESULTS[from];
+  const point = outcome.kind === 'failed' && rows.held !== undefined ? outcome.pointOfNoReturn : undefined;
+  // A held host's reason is the step, the backup and the procedure: what the operator needs.
+  const why = ok ? '' : point !== undefined ? heldReason(point) : outcome.why;
+  const row = point !== undefined && rows.held !== undefined ? rows.held : rows[ok ? 'ok' : 'failed'];
   const hostPatch: HostPatch = {
     state: row.to,
     phase: null,
@@ -142,8 +166,12 @@ export function decideHostResult(
   if (from === 'upgrading') hostPatch.downtimeMs = Math.max(0, c.now - (h.startedAt ?? c.now));
   const backupId = outcome.kind === 'ok' ? outcome.backupId : undefined;
   const appPatch = row.app({ now: c.now, why, version, ...(backupId ? { backupId } : {}) });
-  const event = `rollout.host.${from}.${ok ? 'ok' : 'failed'}`;
-  const extra = { ...(ok ? {} : { why }), ...(Object.keys(read).length > 0 ? { readBack: read } : {}) };
+  const event = `rollout.host.${from}.${ok ? 'ok' : point !== undefined ? 'held' : 'failed'}`;
+  const extra = {
+    ...(ok ? {} : { why }),
+    ...(Object.keys(read).length > 0 ? { readBack: read } : {}),
+    ...(point === undefined ? {} : { pointOfNoReturn: point }),
+  };
   if (!row.chained) return { event, hostPatch: { ...hostPatch, finishedAt: c.now }, appPatch, ...extra };
   const state = phaseHostState(row.to);
   const phase = PHASE_OF_STATE[state] as string;

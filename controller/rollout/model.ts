@@ -14,6 +14,8 @@
  * Host states inside a rollout: pending ─▶ staging ─▶ staged ─▶ upgrading ─▶ verifying ─▶ upgraded
  * ─▶ final-verifying ─▶ verified; a failed upgrade or verify goes rolling-back ─▶ rolled-back
  * (or rollback-failed, which needs an operator). `current` marks hosts already on the target.
+ * A rollback the agent refused past the recipe's point of no return leaves the host `held`: it
+ * waits for an operator's manual recovery (held-host.ts), and the rollout halts until then.
  */
 import type { BatchSpec, StagingSpec, WindowSpec } from '../../shared/fleet/types';
 
@@ -59,15 +61,25 @@ export const HOST_STATES = [
   'rolling-back',
   'rolled-back',
   'rollback-failed',
+  'held',
 ] as const;
 
 export type HostState = (typeof HOST_STATES)[number];
 
 /** Host states that are done with the upgrade part of a rollout (finalize may follow). */
-export const UPGRADE_DONE_HOST_STATES = ['upgraded', 'current', 'rolled-back', 'rollback-failed'] as const;
+export const UPGRADE_DONE_HOST_STATES = [
+  'upgraded',
+  'current',
+  'rolled-back',
+  'rollback-failed',
+  'held',
+] as const;
 
-/** Host states that count against the rollout's error threshold. */
-export const FAILED_HOST_STATES = ['rolled-back', 'rollback-failed', 'stage-failed'] as const;
+/**
+ * Host states that count against the rollout's error threshold. A `held` host counts too (it did
+ * not upgrade), and besides halts the rollout whatever the threshold (transitions.ts).
+ */
+export const FAILED_HOST_STATES = ['rolled-back', 'rollback-failed', 'stage-failed', 'held'] as const;
 
 /** Whether `state` is one of `group` (the groupings above are tuples of literals). */
 export function isIn<S extends string>(group: readonly S[], state: string): state is S {

@@ -129,7 +129,14 @@ export class RolloutWriter {
     prepared: PreparedRecipe,
   ): Promise<void> {
     const chained = result.chained;
-    const data = { hostId: h.hostId, reason: result.why, next: chained?.state, ...result.readBack };
+    const data = {
+      hostId: h.hostId,
+      reason: result.why,
+      next: chained?.state,
+      ...result.readBack,
+      // A host held past the point of no return: the audit log names the step, backup, procedure.
+      ...(result.pointOfNoReturn === undefined ? {} : { pointOfNoReturn: result.pointOfNoReturn }),
+    };
     await this.write(r, result.event, data, async (tx, now) => {
       await patchHost(tx, r.id, h.hostId, result.hostPatch);
       await this.hostApp(tx, r, h.hostId, result.appPatch, now);
@@ -238,7 +245,7 @@ export class RolloutWriter {
         if (!(await rolloutUnchanged(tx, r))) return false;
         await patchRollout(tx, r.id, result.patch, now);
         for (const x of result.hostResets)
-          await patchHost(tx, r.id, x.hostId, { state: x.state, reason: '' });
+          await patchHost(tx, r.id, x.hostId, { state: x.state, reason: x.reason ?? '' });
         return true;
       },
       actor,

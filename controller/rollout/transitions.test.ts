@@ -1,4 +1,5 @@
 import {
+  heldHost,
   host,
   hosts,
   IN_WINDOW,
@@ -418,5 +419,53 @@ describe('finalize results', () => {
   it('records the outcome only when an abort was written meanwhile', () => {
     expect(decideFinalizeResult('aborting', true, '')).toEqual({ finalizeState: 'succeeded' });
     expect(decideFinalizeResult('aborting', false, 'x')).toEqual({ finalizeState: 'failed' });
+  });
+});
+
+describe('rollout transitions › hosts held past the point of no return', () => {
+  const lenient = rollout({ state: 'upgrading' }, { maxFailures: 5 });
+
+  it('in flight hosts finish first, then the rollout halts whatever the error threshold', () => {
+    expect(decide(lenient, [heldHost('h1'), busy('h2', 'upgrading'), host('h3', 'staged')]).commands).toEqual(
+      [],
+    );
+    const d = decide(lenient, [heldHost('h1'), host('h2', 'upgraded'), host('h3', 'staged')]);
+    expect(d.commands).toEqual([
+      {
+        kind: 'patch',
+        patch: {
+          state: 'halted',
+          reason: expect.stringMatching(
+            /^h1 held past the point of no return .* then resolve and resume; or abort$/,
+          ),
+        },
+      },
+    ]);
+    expect(d.wakeAt).toBe(NEVER);
+  });
+
+  it('a rollout rollback that a held host interrupts halts instead of ending', () => {
+    const back = rollout({ state: 'rolling-back' });
+    expect(
+      decide(back, [heldHost('h1'), host('h2', 'rolled-back'), host('h3', 'rollback-failed')]).commands,
+    ).toEqual([
+      {
+        kind: 'patch',
+        patch: {
+          state: 'halted',
+          reason: expect.stringMatching(/^h1 held .* then resolve and rollback; or abort$/),
+        },
+      },
+    ]);
+  });
+
+  it('a finalize that failed past its point says retry is the way on', () => {
+    expect(decideFinalizeResult('finalizing', false, 'setup-update: HTTP 500', 'setup-update')).toEqual({
+      finalizeState: 'failed',
+      state: 'held',
+      reason: expect.stringMatching(
+        /^finalize failed past the point of no return \(step setup-update\): setup-update: HTTP 500; retry, or rollback \(refused on the finalize host/,
+      ),
+    });
   });
 });

@@ -10,6 +10,8 @@
  *   upgrading ─(a host rolled back)─▶ held;   finalizing ─(no host of the role)─▶ held
  *   verifying ─(a verify failed)─▶ held;   rolling-back ─▶ rolled-back | failed
  *   aborting ─(nothing in flight)─▶ aborted
+ *   upgrading, rolling-back ─(a host held past the point of no return)─▶ halted, whatever the
+ *   error threshold (held-host.ts): a held host counts as failed, but needs the operator first
  *
  * Operator actions (pause, resume, abort, retry, rollback) are in actions.ts; what a host's answer
  * does is in host-results.ts.
@@ -24,6 +26,7 @@ import {
   type RolloutRecord,
   type RolloutState,
 } from './model';
+import { heldRolloutReason } from './held-host';
 import type { RolloutPatch } from './rollout-store';
 
 /** Everything a decision may look at; the engine gathers it, the tables never fetch. */
@@ -129,6 +132,21 @@ function decideStaging({ rollout: r, hosts, now, online }: RolloutSnapshot): Rol
 function decideUpgrade({ rollout: r, hosts, now, online }: RolloutSnapshot): RolloutDecision {
   const busy = hosts.filter((h) => h.phase !== null);
   const failures = hosts.filter((h) => isIn(FAILED_HOST_STATES, h.state));
+  const held = hosts.filter((h) => h.state === 'held');
+  if (held.length > 0) {
+    // No automatic way back exists for these: in-flight hosts finish, nothing new starts.
+    if (busy.length > 0) return idle();
+    return idle(
+      NEVER,
+      transition({
+        state: 'halted',
+        reason: heldRolloutReason(
+          held.map((h) => h.hostId),
+          'resume',
+        ),
+      }),
+    );
+  }
   const allowance = failureAllowance(r);
   if (failures.length > allowance) {
     // In-flight hosts finish; nothing new starts; then the rollout halts.
@@ -230,6 +248,18 @@ function decideRollback({ hosts, wallNow }: RolloutSnapshot): RolloutDecision {
   const start = hosts.filter((h) => UNDO.includes(h.state) && h.phase === null);
   if (start.length > 0) return { commands: start.map((h) => startHost(h, 'rolling-back')), wakeAt: NEVER };
   if (hosts.some((h) => h.phase !== null || UNDO.includes(h.state))) return idle();
+  const held = hosts.filter((h) => h.state === 'held');
+  if (held.length > 0)
+    return idle(
+      NEVER,
+      transition({
+        state: 'halted',
+        reason: heldRolloutReason(
+          held.map((h) => h.hostId),
+          'rollback',
+        ),
+      }),
+    );
   const stuck = hosts.filter((h) => h.state === 'rollback-failed');
   return idle(
     NEVER,
@@ -249,14 +279,29 @@ function decideAborting({ rollout: r, hosts, wallNow }: RolloutSnapshot): Rollou
 
 /**
  * What a finalize answer does to the rollout. An abort written while finalize ran stands: the
- * outcome is recorded, the rollout does not move on.
+ * outcome is recorded, the rollout does not move on. A finalize that failed after it started a
+ * step marked `pointOfNoReturn` (`pastStep`; BlueMind's /setup) holds the rollout too, but says
+ * so: the way on is retry (the vendor's own: run it again); a rollback is refused on the finalize
+ * host, which would then be held with its backup and manual procedure.
  */
-export function decideFinalizeResult(state: RolloutState, ok: boolean, why: string): RolloutPatch {
+export function decideFinalizeResult(
+  state: RolloutState,
+  ok: boolean,
+  why: string,
+  pastStep?: string,
+): RolloutPatch {
   const finalizeState = ok ? 'succeeded' : 'failed';
   if (state !== 'finalizing') return { finalizeState };
-  return ok
-    ? { finalizeState, state: 'verifying', reason: '' }
-    : { finalizeState, state: 'held', reason: `finalize failed: ${why}; retry or rollback` };
+  if (ok) return { finalizeState, state: 'verifying', reason: '' };
+  if (pastStep === undefined)
+    return { finalizeState, state: 'held', reason: `finalize failed: ${why}; retry or rollback` };
+  return {
+    finalizeState,
+    state: 'held',
+    reason:
+      `finalize failed past the point of no return (step ${pastStep}): ${why}; retry, or rollback ` +
+      `(refused on the finalize host, held for its manual procedure), or abort`,
+  };
 }
 
 function idle(wakeAt = NEVER, ...commands: RolloutCommand[]): RolloutDecision {

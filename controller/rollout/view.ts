@@ -5,6 +5,7 @@
  */
 import { windowState } from '../../shared/schedule';
 import type { HostState, RolloutHostRecord, RolloutRecord, RolloutState } from './model';
+import { heldOf, type HeldPoint } from './held-host';
 import { isRebootingReason } from './reboot-wait';
 
 const isRebooting = (h: RolloutHostRecord): boolean => h.phase !== null && isRebootingReason(h.reason);
@@ -28,6 +29,8 @@ export type RolloutHostView = Pick<
   readonly hostname: string;
   /** Inside a `reboot` step, waiting for the host to come back (reboot-wait.ts). */
   readonly rebooting: boolean;
+  /** Held past the point of no return: the step, the backup and the manual procedure; else null. */
+  readonly held: HeldPoint | null;
 };
 
 export interface RolloutView {
@@ -55,7 +58,7 @@ export interface RolloutView {
     readonly opensAt: number;
     readonly closesAt: number;
   };
-  /** hosts, staged, upgraded, verified, current, failed, inFlight, unknown, rebooting. */
+  /** hosts, staged, upgraded, verified, current, failed, inFlight, unknown, rebooting, held. */
   readonly progress: Readonly<Record<string, number>>;
   readonly batches: number;
   readonly currentBatch: number | null;
@@ -83,6 +86,7 @@ const PAST_UPGRADE: readonly HostState[] = [
   'current',
   'rolled-back',
   'rollback-failed',
+  'held',
 ];
 
 /**
@@ -121,7 +125,8 @@ export function buildRolloutView(
       upgraded: count('upgraded', 'final-verifying', 'verified', 'verify-failed'),
       verified: count('verified'),
       current: count('current'),
-      failed: count('stage-failed', 'rolled-back', 'rollback-failed', 'verify-failed'),
+      failed: count('stage-failed', 'rolled-back', 'rollback-failed', 'verify-failed', 'held'),
+      held: count('held'),
       inFlight: hosts.filter((h) => h.phase !== null).length,
       unknown: hosts.filter((h) => h.unknown).length,
       rebooting: hosts.filter(isRebooting).length,
@@ -154,6 +159,7 @@ export function buildRolloutView(
       finishedAt: h.finishedAt,
       downtimeMs: h.downtimeMs,
       rebooting: isRebooting(h),
+      held: h.state === 'held' ? (heldOf(h.reason) ?? null) : null,
     })),
   };
 }

@@ -114,6 +114,8 @@ interface PhaseRun {
   readonly steps: readonly RawStep[];
   readonly installed: string | null;
   readonly staged: string | null;
+  /** Set: a rollback refused past the point of no return (no step runs, the report says why). */
+  readonly pointOfNoReturn: PhaseReport['pointOfNoReturn'];
 }
 
 /** A held phase and where to answer it: the stream that asked, or nowhere (its controller died). */
@@ -205,6 +207,11 @@ export class SimAgent {
    */
   protected phaseOutcome(_command: PhaseCommand): PhaseOutcome {
     return 'ok';
+  }
+
+  /** A rollback this agent refuses past the point of no return, and why (null: none refused). */
+  protected pastPointOfNoReturn(_command: PhaseCommand): PhaseReport['pointOfNoReturn'] {
+    return null;
   }
 
   /** The installed version the phase's report reads back (null: none read). */
@@ -309,6 +316,7 @@ export class SimAgent {
       steps: phaseSteps(command.recipe, command.phase),
       installed: this.installedAfter(command),
       staged: command.phase === 'download' ? (command.vars['target'] ?? null) : null,
+      pointOfNoReturn: command.phase === 'rollback' ? this.pastPointOfNoReturn(command) : null,
     };
     if (outcome === 'crash') return this.crash(run);
     if (outcome !== 'hold') return this.endPhase(run, outcome === 'ok', reply);
@@ -327,9 +335,14 @@ export class SimAgent {
 
   /** The journal entry ends, then the answer: one progress report per step that ran, the report last. */
   private endPhase(run: PhaseRun, ok: boolean, reply: Reply): void {
-    const steps = ok
-      ? run.steps.map((s) => stepSucceeded(s, run.staged))
-      : run.steps.slice(0, 1).map(stepFailed);
+    // A rollback refused past the point of no return runs no step (agent/phase/runner.ts).
+    const refused = run.pointOfNoReturn !== null && run.pointOfNoReturn !== undefined;
+    const steps = refused
+      ? []
+      : ok
+        ? run.steps.map((s) => stepSucceeded(s, run.staged))
+        : run.steps.slice(0, 1).map(stepFailed);
+    ok = ok && !refused;
     const completed = ok ? steps.map((s) => s.stepId) : [];
     this.lastPhase = journalEntry(run, ok ? 'succeeded' : 'failed', null, completed);
     for (const step of steps) reply('progress', { runId: run.runId, step } satisfies StepProgress);
@@ -344,6 +357,7 @@ export class SimAgent {
       installed: ok ? run.installed : null,
       available: check ? [...SIM_AVAILABLE] : null,
       resumed: null,
+      ...(refused ? { pointOfNoReturn: run.pointOfNoReturn } : {}),
       steps,
     };
     reply('result', { command: 'phase', ...report });

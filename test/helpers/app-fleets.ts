@@ -98,15 +98,22 @@ export class AppFleet {
     return JSON.parse(await this.cliOk(...args, '--json')) as T;
   }
 
-  /** Enrolls one agent per host and runs it with that host's environment; waits until all are online. */
+  /**
+   * Enrolls one agent per host (trusting `releaseKeys` for signed artifacts) and runs it with that
+   * host's environment; waits until all are online.
+   */
   async addHosts(
-    specs: readonly { name: string; env: Readonly<Record<string, string>> }[],
+    specs: readonly {
+      name: string;
+      env: Readonly<Record<string, string>>;
+      releaseKeys?: readonly string[];
+    }[],
   ): Promise<AppHost[]> {
     const token = (
       await this.cliOk('token', 'create', '--ttl', '10m', '--uses', String(specs.length))
     ).trim();
     const added = await Promise.all(
-      specs.map(async ({ name, env }) => {
+      specs.map(async ({ name, env, releaseKeys }) => {
         const dir = path.join(this.root, `agent-${name}`);
         const enrolled = await runAsync(AGENT_BIN, [
           'enroll',
@@ -121,6 +128,7 @@ export class AppFleet {
           '--hostname',
           name,
           '--json',
+          ...(releaseKeys ?? []).flatMap((k) => ['--release-key', k]),
         ]);
         if (enrolled.code !== 0)
           throw new Error(`enroll ${name} exited ${enrolled.code}: ${enrolled.stderr}`);

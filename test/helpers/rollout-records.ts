@@ -109,3 +109,19 @@ export function host(
 export function hosts(...states: HostState[]): RolloutHostRecord[] {
   return states.map((s, i) => host(`h${i + 1}`, s));
 }
+
+/** What a Cells agent answers a rollback past its point of no return (held-host.ts). */
+export const CELLS_POINT = {
+  stepId: 'start-cells',
+  backupId: 'r-1-u-backup-data',
+  manualRecovery: 'stop cells; restore the data backup shown here; start cells',
+} as const;
+
+/** A host held past the point of no return, its reason as the rollout writes it. */
+export function heldHost(hostId: string): RolloutHostRecord {
+  return host(hostId, 'held', {
+    reason:
+      'past the point of no return at step start-cells; backup r-1-u-backup-data; manual procedure: ' +
+      'stop cells; restore the data backup shown here; start cells',
+  });
+}

@@ -13,7 +13,7 @@
 import type { AgentConfig } from '../../agent/config';
 import type { KeyPair } from '../../shared/ed25519';
 import { silentLogger, type Logger } from '../../shared/logger';
-import type { PhaseCommand } from '../../shared/phase-contract';
+import type { PhaseCommand, PhaseReport } from '../../shared/phase-contract';
 import { SimAgent, type PhaseOutcome } from '../../scripts/bench/sim-agent';
 
 export type { PhaseOutcome } from '../../scripts/bench/sim-agent';
@@ -40,6 +40,7 @@ export class ScriptedAgent extends SimAgent {
   private readonly outcomes = new Map<string, PhaseOutcome>();
   private readonly scriptedOutcomes = new Map<string, PhaseOutcome[]>();
   private readonly installedReports = new Map<string, string | null>();
+  private heldPoint: PhaseReport['pointOfNoReturn'] = null;
 
   constructor(config: AgentConfig, key: KeyPair, log: Logger = silentLogger) {
     super(config, key, log, QUICK_RECONNECT);
@@ -58,6 +59,18 @@ export class ScriptedAgent extends SimAgent {
   /** From now on, reports of this phase read back `version` as installed (null: nothing read). */
   reportInstalled(phase: string, version: string | null): void {
     this.installedReports.set(phase, version);
+  }
+
+  /**
+   * From now on, rollbacks are refused past the point of no return, as the real agent does once
+   * the upgrade started a step marked `pointOfNoReturn`: no step runs, the report names `point`.
+   */
+  refuseRollbackPast(point: NonNullable<PhaseReport['pointOfNoReturn']>): void {
+    this.heldPoint = { ...point };
+  }
+
+  protected override pastPointOfNoReturn(_command: PhaseCommand): PhaseReport['pointOfNoReturn'] {
+    return this.heldPoint;
   }
 
   protected override phaseOutcome(command: PhaseCommand): PhaseOutcome {

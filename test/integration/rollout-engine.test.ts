@@ -23,13 +23,14 @@ description: Every step an exec of true; the scripted agents decide how each pha
 versions:
   installed: { argv: ['true'], pattern: '([0-9]+\\.[0-9]+\\.[0-9]+)' }
 policy: { majorNeedsApproval: false }
+manualRecovery: restore the backup shown by hand
 phases:
   check: [{ id: current, type: exec, argv: ['true'], source: test }]
   download: [{ id: fetch, type: exec, argv: ['true'], source: test }]
   upgrade: [{ id: swap, type: exec, argv: ['true'], source: test }]
   finalize:
     role: primary
-    steps: [{ id: migrate, type: exec, argv: ['true'], source: test }]
+    steps: [{ id: migrate, type: exec, argv: ['true'], pointOfNoReturn: true, source: test }]
   verify: [{ id: health, type: exec, argv: ['true'], source: test }]
   rollback: [{ id: restore, type: exec, argv: ['true'], source: test }]
 `;
@@ -174,6 +175,87 @@ describe('rollout engine in-process', () => {
     expect(await h.specJson(id)).toBe(specBefore);
     const resume = (await h.events(id)).find((e) => e.kind === 'rollout.resume');
     expect(resume?.actor).toBe('alice');
+  });
+
+  it('a host whose rollback is refused past the point of no return is held, naming its backup and procedure; resolve, then resume, carries on', async () => {
+    const point = {
+      stepId: 'swap',
+      backupId: 'bk-b-1',
+      manualRecovery: 'restore bk-b-1 by hand, then start the old version',
+    };
+    b.behave('verify', 'fail');
+    b.refuseRollbackPast(point);
+    const id = await h.startRollout('app-prod');
+    const halted = await h.waitRollout(id, 'rollout halted', isOver);
+
+    // Halted for the held host, not for the error threshold: the operator has a procedure to run.
+    expect(halted.state).toBe('halted');
+    expect(halted.reason).toMatch(
+      new RegExp(`^${b.hostId} held past the point of no return .* then resolve and resume`),
+    );
+    const held = await h.host(id, b.hostId);
+    expect(held.state).toBe('held');
+    expect(held.reason).toBe(
+      'past the point of no return at step swap; backup bk-b-1; manual procedure: restore bk-b-1 by hand, then start the old version',
+    );
+    expect((await h.host(id, c.hostId)).state).toBe('staged');
+    const events = await h.events(id);
+    expect(kindsFor(events, b.hostId)).toEqual([
+      'rollout.host.staging',
+      'rollout.host.staging.ok',
+      'rollout.host.upgrading',
+      'rollout.host.upgrading.ok',
+      'rollout.host.verifying.failed',
+      'rollout.host.rolling-back.held',
+    ]);
+    expect(events.find((e) => e.kind === 'rollout.host.rolling-back.held')?.data).toMatchObject({
+      pointOfNoReturn: point,
+    });
+    // The refused rollback is recorded as a failed phase run; it is never re-sent.
+    expect(b.received.map((p) => p.phase)).toEqual(['check', 'download', 'upgrade', 'verify', 'rollback']);
+
+    await expect(h.engine.act(id, 'resume', 'alice')).rejects.toThrow(/held: resolve first/);
+    await h.engine.act(id, 'resolve', 'alice');
+    const resolved = await h.host(id, b.hostId);
+    expect(resolved.state).toBe('rolled-back');
+    expect(resolved.reason).toMatch(/^resolved by alice after the manual procedure; was: past the point/);
+    await h.engine.act(id, 'resume', 'alice');
+    const after = await h.waitRollout(
+      id,
+      'rollout over after resume',
+      (r) => isOver(r) && r.state !== 'halted',
+    );
+    // The resolved host counts as failed: finalize needs every host, so the rollout is held.
+    expect(after.state).toBe('held');
+    expect((await h.host(id, c.hostId)).state).toBe('upgraded');
+    expect((await h.events(id)).find((e) => e.kind === 'rollout.resolve')?.actor).toBe('alice');
+  });
+
+  it('a finalize that fails past its point of no return holds the rollout saying so; a rollback then holds the finalize host', async () => {
+    a.behave('finalize', 'fail');
+    a.refuseRollbackPast({
+      stepId: 'migrate',
+      backupId: null,
+      manualRecovery: 'restore the backup shown by hand',
+    });
+    const id = await h.startRollout('app-prod');
+    const held = await h.waitRollout(id, 'rollout held', isOver);
+    expect(held.state).toBe('held');
+    expect(held.finalizeState).toBe('failed');
+    expect(held.reason).toMatch(
+      /^finalize failed past the point of no return \(step migrate\): migrate: .*; retry, or rollback/,
+    );
+
+    await h.engine.act(id, 'rollback', 'alice');
+    const halted = await h.waitRollout(id, 'rollout halted', (r) => isOver(r) && r.state !== 'held');
+    expect(halted.state).toBe('halted');
+    expect(halted.reason).toMatch(new RegExp(`^${a.hostId} held past .* then resolve and rollback`));
+    expect((await h.host(id, a.hostId)).state).toBe('held');
+    for (const other of [b, c]) expect((await h.host(id, other.hostId)).state).toBe('rolled-back');
+    await h.engine.act(id, 'resolve', 'alice');
+    await h.engine.act(id, 'rollback', 'alice');
+    const done = await h.waitRollout(id, 'rollout rolled back', (r) => isOver(r) && r.state !== 'halted');
+    expect(done.state).toBe('rolled-back');
   });
 
   it('a pause stops new hosts from starting while the one in flight finishes; resume carries on', async () => {

@@ -1,7 +1,7 @@
 /**
- * `convoy rollout pause|resume|abort|retry|rollback ID`: the operator's actions on a rollout
+ * `convoy rollout pause|resume|abort|retry|rollback|resolve ID`: the operator's actions on a rollout
  * (controller/rollout/actions.ts says in which states each applies). They differ only by name,
- * so one registrar makes the five commands from this table.
+ * so one registrar makes the six commands from this table.
  */
 import type { Command } from 'commander';
 import type { RolloutAction } from '../../rollout/actions';
@@ -16,6 +16,7 @@ const ACTION_HELP: Readonly<Record<RolloutAction, string>> = {
   abort: 'stop for good: no new host starts, hosts in flight finish',
   retry: 'retry what held the rollout (finalize, failed hosts, verify)',
   rollback: 'roll back every upgraded host of a held or halted rollout',
+  resolve: 'after the manual procedure: the hosts held past the point of no return count as rolled back',
 };
 
 export function registerRolloutActs(rollout: Command): void {

@@ -20,6 +20,7 @@ function host(state: HostState): Hosts[number] {
     finishedAt: null,
     downtimeMs: null,
     rebooting: false,
+    held: null,
   };
 }
 
@@ -33,6 +34,8 @@ describe('rollout watch exit code', () => {
     // Ended, but a host is still broken: somebody has to act on it.
     ['failed', ['rollback-failed', 'rolled-back'], EXIT_NEEDS_OPERATOR],
     ['aborted', ['rollback-failed', 'staged'], EXIT_NEEDS_OPERATOR],
+    // Aborted with a host held past the point of no return: its manual procedure is still due.
+    ['aborted', ['held', 'staged'], EXIT_NEEDS_OPERATOR],
   ])('%s with hosts %j exits %i', (state, hostStates, code) => {
     expect(watchExitCode({ state, hosts: hostStates.map(host) })).toBe(code);
   });

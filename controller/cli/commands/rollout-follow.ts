@@ -22,7 +22,10 @@ export const DEFAULT_FOLLOW_INTERVAL_MS = 1000;
  * whose rollback failed still needs an operator on that host: a script must not take 1 for "done".
  */
 export function watchExitCode(r: Pick<RolloutView, 'state' | 'hosts'>): number {
-  if (isIn(NEEDS_OPERATOR_STATES, r.state) || r.hosts.some((h) => h.state === 'rollback-failed'))
+  if (
+    isIn(NEEDS_OPERATOR_STATES, r.state) ||
+    r.hosts.some((h) => h.state === 'rollback-failed' || h.state === 'held')
+  )
     return EXIT_NEEDS_OPERATOR;
   return r.state === 'succeeded' ? 0 : EXIT_FAILURE;
 }

@@ -46,4 +46,13 @@ export function printRollout(r: RolloutView): void {
       h.reason.slice(0, 60),
     ]),
   );
+  // The table clips reasons; a held host's backup and procedure are what the operator needs whole.
+  for (const h of r.hosts.filter((x) => x.held !== null && x.held !== undefined)) {
+    const p = h.held as NonNullable<typeof h.held>;
+    out(
+      `  ${h.hostId} held past the point of no return at step ${p.stepId}; backup ${p.backupId ?? '(none)'}`,
+    );
+    out(`    manual procedure: ${p.manualRecovery}`);
+    out(`    then: convoy rollout resolve ${r.id}`);
+  }
 }
