@@ -9,7 +9,7 @@
  * journal keeps completed results for a run id, which is how the rollback phase's `restore` finds
  * the backup the upgrade phase took.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -24,7 +24,7 @@ import { placeholderValues } from '../../shared/recipe/interpolate';
 import type { PhaseName, Recipe, VersionProbe } from '../../shared/recipe/types';
 import { createAptHost, type AptHost } from '../../scripts/fixtures/apt-host';
 import { createDnfHost, type DnfHost } from '../fixtures/dnf-host';
-import { FakeBlueMind } from '../../scripts/fixtures/fake-bluemind';
+import { FakeBlueMind, type FakeBlueMindOptions } from '../../scripts/fixtures/fake-bluemind';
 import { hostState, MACHINE_APT_PATHS, MACHINE_RPM_PATHS } from '../helpers/host-state';
 import { ROOT, tempDir } from '../helpers/processes';
 import { runnerContext } from '../helpers/step-context';
@@ -76,8 +76,9 @@ function scratch(prefix: string): string {
   return dir;
 }
 
-async function fakeBlueMind(): Promise<FakeBlueMind> {
-  const server = await FakeBlueMind.start(PASSWORD);
+/** A fake BlueMind; given where bm-core's version is read, it stays in maintenance until /setup. */
+async function fakeBlueMind(options: FakeBlueMindOptions = {}): Promise<FakeBlueMind> {
+  const server = await FakeBlueMind.start(PASSWORD, options);
   cleanups.push(() => server.stop());
   return server;
 }
@@ -90,6 +91,11 @@ async function aptHostWith(packages: readonly string[], from: string, to: string
   await host.install(packages.map((p) => `${p}=${from}`));
   for (const pkg of packages) await host.publish(pkg, to);
   return host;
+}
+
+/** The package tools' environment of a Debian host; DPKG_ADMINDIR points dpkg-query at its root. */
+function aptEnv(apt: AptHost): Record<string, string> {
+  return { ...apt.env, DPKG_ADMINDIR: path.join(apt.root, 'var/lib/dpkg') };
 }
 
 /** The same on a RedHat host: `from` installed, `to` published after the host's last refresh. */
@@ -113,7 +119,8 @@ interface FakeHost {
   /** BlueMind's configuration directory (the recipe's `configDir`), with one file in it. */
   readonly configFile: string;
   readonly backupDir: string;
-  phase(phase: PhaseName, extra?: Pick<RunnerDeps, 'onStep'>): Promise<PhaseOutcome>;
+  /** `installed` overrides the version sent (the target, in the rollout's final verify). */
+  phase(phase: PhaseName, extra?: Pick<RunnerDeps, 'onStep'>, installed?: string): Promise<PhaseOutcome>;
 }
 
 interface HostOptions {
@@ -139,20 +146,22 @@ function fakeHost(options: HostOptions): FakeHost {
   mkdirSync(configDir, { recursive: true });
   const configFile = path.join(configDir, 'bm-webmail.conf');
   writeFileSync(configFile, 'server_name mail.example.com; # edited by hand\n');
+  mkdirSync(path.join(configDir, 'sites-enabled'));
   const overrides: Record<string, string> = { ...options.vars };
   if (options.bluemind !== undefined) {
     Object.assign(overrides, {
       setupUrl: options.bluemind.setupUrl,
       healthUrl: options.bluemind.healthUrl,
       configDir,
+      bmConfigDir: path.join(dir, 'etc/bm'),
+      dataDir: path.join(dir, 'bm-data'),
+      logDir: path.join(dir, 'log'),
       backupDir,
     });
+    for (const d of ['etc/bm', 'bm-data', 'log']) mkdirSync(path.join(dir, d), { recursive: true });
   }
-  const vars = placeholderValues(
-    options.recipe,
-    { target: options.target, installed: options.installed },
-    overrides,
-  );
+  const varsFor = (installed: string) =>
+    placeholderValues(options.recipe, { target: options.target, installed }, overrides);
   const runId = `rollout-${hostCount}`;
   const secrets = new Map([['setupPassword', PASSWORD]]);
   return {
@@ -161,9 +170,9 @@ function fakeHost(options: HostOptions): FakeHost {
     runId,
     configFile,
     backupDir,
-    phase: (phase, extra = {}) =>
+    phase: (phase, extra = {}, installed = options.installed) =>
       runPhase(
-        { recipe: options.recipe, phase, roles: options.roles, vars, runId },
+        { recipe: options.recipe, phase, roles: options.roles, vars: varsFor(installed), runId },
         {
           registry: STEP_REGISTRY,
           // Opened afresh for every phase, as an agent that restarted between phases would.
@@ -226,10 +235,10 @@ describe.each([
   it(`checks, stages ${TO} while ${FROM} runs, upgrades from the cache alone, finalizes once, verifies`, async () => {
     expect(recipe.phases.upgrade.find((s) => s.id === 'apply-packages')).toMatchObject({ frontend });
     const apt = await aptHostWith(BM_PACKAGES, FROM, TO);
-    const bm = await fakeBlueMind();
+    const bm = await fakeBlueMind({ dpkgStatus: path.join(apt.root, 'var/lib/dpkg/status') });
     const host = fakeHost({
       recipe,
-      env: apt.env,
+      env: aptEnv(apt),
       roles: ['core'],
       installed: FROM,
       target: TO,
@@ -269,11 +278,16 @@ describe.each([
     expect(result(upgrade, 'apply-packages').data?.['packages']).toEqual(
       BM_PACKAGES.map((name) => ({ name, from: FROM, to: TO })),
     );
-    const backup = result(upgrade, 'backup-config');
+    const backup = result(upgrade, 'backup-system');
     expect(backup.backupId).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{8}$/);
     const archive = backup.data?.['archive'];
     expect(archive).toBe(path.join(host.backupDir, backup.backupId!, 'files.tar'));
     expect(existsSync(archive as string)).toBe(true);
+
+    // Before /setup: the packages are at the target and the service waits for /setup.
+    const perHost = await host.phase('verify');
+    expect(statuses(perHost)).toEqual(['host-packages: ran', 'host-update-pending: ran', 'health: skipped']);
+    expect(perHost.ok).toBe(true);
 
     expect(bm.setupCalls).toEqual([]);
     const finalize = await host.phase('finalize');
@@ -282,8 +296,13 @@ describe.each([
     // The password never reaches a result.
     expect(JSON.stringify(finalize)).not.toContain(PASSWORD);
 
-    const verify = await host.phase('verify');
-    expectOk(verify);
+    // The rollout's final verify: the host is recorded on the target.
+    const verify = await host.phase('verify', {}, TO);
+    expect(statuses(verify)).toEqual([
+      'host-packages: skipped',
+      'host-update-pending: skipped',
+      'health: ran',
+    ]);
     expect(result(verify, 'health').data).toMatchObject({ status: 200, attempts: 1 });
     expect(bm.setupCalls).toHaveLength(1);
   });
@@ -291,12 +310,26 @@ describe.each([
 
 describe('bluemind on three hosts (core, edge, edge)', () => {
   it('stages and upgrades every host, and finalizes through /setup once, on the core host only', async () => {
-    const bm = await fakeBlueMind();
     const roles = [['core'], ['edge'], ['edge']];
     const apts = await Promise.all(roles.map(() => aptHostWith(BM_PACKAGES, FROM, TO)));
-    const hosts = roles.map((r, i) =>
-      fakeHost({ recipe: bluemind, env: apts[i]!.env, roles: r, installed: FROM, target: TO, bluemind: bm }),
+    // One service per host, one deployment: /setup on the core host ends every host's maintenance.
+    const deploymentFile = path.join(scratch('bm-deployment'), 'deployment.json');
+    const bms = await Promise.all(
+      apts.map((apt) =>
+        fakeBlueMind({ dpkgStatus: path.join(apt.root, 'var/lib/dpkg/status'), deploymentFile }),
+      ),
     );
+    const hosts = roles.map((r, i) =>
+      fakeHost({
+        recipe: bluemind,
+        env: aptEnv(apts[i]!),
+        roles: r,
+        installed: FROM,
+        target: TO,
+        bluemind: bms[i],
+      }),
+    );
+    const setupCalls = () => bms.flatMap((bm) => bm.setupCalls);
     const installed = (apt: AptHost) => Promise.all(BM_PACKAGES.map((p) => apt.installedVersion(p)));
 
     for (const outcome of await Promise.all(hosts.map((h) => h.phase('download')))) expectOk(outcome);
@@ -308,7 +341,10 @@ describe('bluemind on three hosts (core, edge, edge)', () => {
     await Promise.all(apts.map((apt) => apt.repo.stop()));
     for (const outcome of await Promise.all(hosts.map((h) => h.phase('upgrade')))) expectOk(outcome);
     for (const apt of apts) expect(await installed(apt)).toEqual([TO, TO]);
-    expect(bm.setupCalls).toEqual([]);
+    for (const outcome of await Promise.all(hosts.map((h) => h.phase('verify'))))
+      expect(outcome.ok).toBe(true);
+    expect(bms.map((bm) => bm.maintenance)).toEqual([true, true, true]);
+    expect(setupCalls()).toEqual([]);
 
     const finalized = [];
     for (const host of hosts) finalized.push(await host.phase('finalize'));
@@ -317,9 +353,12 @@ describe('bluemind on three hosts (core, edge, edge)', () => {
       [true, ['setup-update: skipped']],
       [true, ['setup-update: skipped']],
     ]);
-    expect(bm.setupCalls).toEqual([{ authorized: true, user: 'admin' }]);
+    expect(setupCalls()).toEqual([{ authorized: true, user: 'admin' }]);
 
-    for (const outcome of await Promise.all(hosts.map((h) => h.phase('verify')))) expectOk(outcome);
+    for (const outcome of await Promise.all(hosts.map((h) => h.phase('verify', {}, TO)))) {
+      expect(statuses(outcome)).toContain('health: ran');
+      expect(outcome.ok).toBe(true);
+    }
   });
 });
 
@@ -332,12 +371,15 @@ describe('bluemind when the health check fails after the upgrade', () => {
   );
 
   it('fails verify, and the rollback puts back the previous packages and the configuration the upgrade backed up', async () => {
-    expect(quickHealth.phases.verify[0]).toMatchObject({ id: 'health', retries: 5, timeoutMs: 1000 });
+    expect(quickHealth.phases.verify.find((s) => s.id === 'health')).toMatchObject({
+      retries: 5,
+      timeoutMs: 1000,
+    });
     const apt = await aptHostWith(BM_PACKAGES, FROM, TO);
     const bm = await fakeBlueMind();
     const host = fakeHost({
       recipe: quickHealth,
-      env: apt.env,
+      env: aptEnv(apt),
       roles: ['core'],
       installed: FROM,
       target: TO,
@@ -353,7 +395,8 @@ describe('bluemind when the health check fails after the upgrade', () => {
     expectOk(await host.phase('finalize'));
 
     bm.healthy = false;
-    const verify = await host.phase('verify');
+    // The rollout's final verify, after /setup.
+    const verify = await host.phase('verify', {}, TO);
     expect(verify.ok).toBe(false);
     const health = record(verify, 'health');
     expect(health.attempts).toBe(6);
@@ -367,8 +410,8 @@ describe('bluemind when the health check fails after the upgrade', () => {
     expectOk(rollback);
     expect(result(rollback, 'restore-packages')).toMatchObject({ ok: true, versions: [FROM] });
     for (const pkg of BM_PACKAGES) expect(await apt.installedVersion(pkg)).toBe(FROM);
-    expect(result(rollback, 'restore-config').backupId).toBe(
-      PhaseJournal.open(host.stateDir).current?.completed['backup-config']?.backupId,
+    expect(result(rollback, 'restore-system').backupId).toBe(
+      PhaseJournal.open(host.stateDir).current?.completed['backup-system']?.backupId,
     );
     expect(readFileSync(host.configFile, 'utf8')).toBe(original);
     expect(bm.setupCalls).toHaveLength(1);
@@ -378,17 +421,31 @@ describe('bluemind when the health check fails after the upgrade', () => {
 describe('bluemind-redhat with yum (dnf through the wrapper)', () => {
   it(`stages bm-core ${TO}, upgrades from the cache with the repository stopped, finalizes once`, async () => {
     const dnf = await dnfHostWith(BM_PACKAGES, FROM, TO);
-    const bm = await fakeBlueMind();
+    // The recipe's own `rpm -q` (its per-host check) must read the host's database, not the machine's.
+    const rpmBin = scratch('rpm-bin');
+    writeFileSync(
+      path.join(rpmBin, 'rpm'),
+      `#!/bin/sh\nHOME='${rpmBin}' exec /usr/bin/rpm --root '${dnf.root}' --dbpath /var/lib/rpm "$@"\n`,
+    );
+    chmodSync(path.join(rpmBin, 'rpm'), 0o755);
+    const env = { ...dnf.env, PATH: `${rpmBin}:${dnf.env['PATH'] ?? ''}` };
+    const rpmVersion = (): string | undefined => {
+      const out = spawnSync(path.join(rpmBin, 'rpm'), ['-q', '--qf', '%{VERSION}', 'bm-core'], {
+        encoding: 'utf8',
+      });
+      return out.status === 0 ? out.stdout.trim() : undefined;
+    };
+    const bm = await fakeBlueMind({ installedVersion: rpmVersion, pollMs: 60_000 });
     const host = fakeHost({
       recipe: bluemindRedhat,
-      env: dnf.env,
+      env,
       roles: ['core'],
       installed: FROM,
       target: TO,
       bluemind: bm,
     });
     const installed = () => Promise.all(BM_PACKAGES.map((p) => dnf.installedVersion(p)));
-    expect(matchCautions(bluemindRedhat, FROM, TO)).toHaveLength(1);
+    expect(matchCautions(bluemindRedhat, FROM, TO).map((c) => c.from)).toEqual(['4.0.x', '<4.1.0']);
 
     const check = await host.phase('check');
     expectOk(check);
@@ -408,11 +465,20 @@ describe('bluemind-redhat with yum (dnf through the wrapper)', () => {
     expectOk(upgrade);
     expect(await installed()).toEqual([TO, TO]);
     expect(dnf.repo.requestCount).toBe(requests);
-    expect(result(upgrade, 'backup-config').backupId).toBeDefined();
+    expect(result(upgrade, 'backup-system').backupId).toBeDefined();
+    const perHost = await host.phase('verify');
+    expect([perHost.ok, statuses(perHost)]).toEqual([
+      true,
+      ['host-packages: ran', 'host-update-pending: ran', 'health: skipped'],
+    ]);
 
     expectOk(await host.phase('finalize'));
     expect(bm.setupCalls).toEqual([{ authorized: true, user: 'admin' }]);
-    expectOk(await host.phase('verify'));
+    const verify = await host.phase('verify', {}, TO);
+    expect([verify.ok, statuses(verify)]).toEqual([
+      true,
+      ['host-packages: skipped', 'host-update-pending: skipped', 'health: ran'],
+    ]);
   });
 
   it(`resolves latest, pins bm-* to ${TO} while 5.0.0 is offered, upgrades the rest of the system, and rolls the packages back`, async () => {
@@ -605,7 +671,7 @@ describe('bluemind after the agent died inside a phase', () => {
     const bm = await fakeBlueMind();
     const host = fakeHost({
       recipe: bluemind,
-      env: apt.env,
+      env: aptEnv(apt),
       roles: ['core'],
       installed: FROM,
       target: TO,
@@ -626,7 +692,11 @@ describe('bluemind after the agent died inside a phase', () => {
     // apt's contract names one row for every apt action, `resume` (running it again finishes
     // it); for a download-only run that is what `redo` would do: the step runs again.
     expect(download.resumed).toMatchObject({ action: 'resume', stepId: 'stage-packages', runId: host.runId });
-    expect(statuses(download)).toEqual(['stage-refresh: done-before', 'stage-packages: ran']);
+    expect(statuses(download)).toEqual([
+      'prepare-update: skipped',
+      'stage-refresh: done-before',
+      'stage-packages: ran',
+    ]);
     expect(download.ok).toBe(true);
     expect(stagedDebs(apt)).toEqual(BM_PACKAGES.map((p) => `${p}_${TO}_all.deb`));
     expect(await installed()).toEqual([FROM, FROM]);
@@ -646,7 +716,12 @@ describe('bluemind after the agent died inside a phase', () => {
 
     const upgrade = await host.phase('upgrade');
     expect(upgrade.resumed).toMatchObject({ action: 'resume', stepId: 'apply-packages', runId: host.runId });
-    expect(statuses(upgrade)).toEqual(['backup-config: done-before', 'apply-packages: ran']);
+    expect(statuses(upgrade)).toEqual([
+      'backup-system: done-before',
+      'note-vhosts: done-before',
+      'apply-packages: ran',
+      'reenable-vhosts: ran',
+    ]);
     expect(upgrade.ok).toBe(true);
     expect(await installed()).toEqual([TO, TO]);
     expect(PhaseJournal.open(host.stateDir).current).toMatchObject({ state: 'succeeded', current: null });

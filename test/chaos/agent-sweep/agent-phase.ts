@@ -44,7 +44,10 @@ export function runAgentPhase(host: AgentHostSpec, run: PlannedRun, failpoint?: 
   args.push('--state-dir', host.stateDir, '--run-id', run.runId);
   for (const id of run.readRuns) args.push('--read-run', id);
   for (const role of host.roles) args.push('--role', role);
-  for (const [k, v] of Object.entries(host.vars)) args.push('--var', `${k}=${v}`);
+  const target = host.vars['target'];
+  const vars =
+    run.onTarget === true && target !== undefined ? { ...host.vars, installed: target } : host.vars;
+  for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}=${v}`);
   for (const key of host.releaseKeys ?? []) args.push('--release-key', key);
   if (host.secretsFile !== undefined) args.push('--secrets', host.secretsFile);
   const env: NodeJS.ProcessEnv = { ...process.env, ...host.env };

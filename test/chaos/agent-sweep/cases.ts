@@ -56,6 +56,11 @@ export interface PlannedRun {
   readonly readRuns: readonly string[];
   /** What the controller does when this run fails: roll the host back, or stop and report. */
   readonly onFailure: 'rollback' | 'stop';
+  /**
+   * The rollout's final verify: the controller then sends `{{installed}}` as the target (the host's
+   * own verify passed), which `when.onTarget` steps read.
+   */
+  readonly onTarget?: boolean;
 }
 
 /**
@@ -73,7 +78,7 @@ export function rolloutPlan(recipe: Recipe, rolloutId: string): PlannedRun[] {
     run('upgrade', 'u', 'rollback'),
     run('verify', 'u', 'rollback'),
     ...(recipe.phases.finalize === undefined ? [] : [run('finalize', 'f', 'stop')]),
-    run('verify', 'v', 'stop'),
+    { ...run('verify', 'v', 'stop'), onTarget: true },
   ];
 }
 

@@ -4,11 +4,12 @@
  * (bluemind-packages.ts), BlueMind on a dnf installroot, KCM on a dnf installroot with its two
  * services as logging scripts (app-fleets.ts).
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createAptHost } from '../../../scripts/fixtures/apt-host';
 import { bmCorePublishOptions } from '../../../scripts/fixtures/bluemind-packages';
-import { FakeBlueMind } from '../../../scripts/fixtures/fake-bluemind';
+import { FakeBlueMind, type FakeBlueMindOptions } from '../../../scripts/fixtures/fake-bluemind';
 import { createDnfHost } from '../../fixtures/dnf-host';
 import { createKcmHost } from '../../helpers/app-fleets';
 import { tempDir } from '../../helpers/processes';
@@ -21,12 +22,21 @@ const BM_TO = '4.1.2';
 const BM_PACKAGES = ['bm-core', 'bm-webmail'];
 const PASSWORD = 'setup-Pa55word';
 
-/** BlueMind's side of a host: its config dir, backups, the agent's state, the fake service. */
-async function blueMindSide(base: string, flag?: string) {
-  const bm = await FakeBlueMind.start(PASSWORD, flag === undefined ? {} : { maintenanceFlag: flag });
+/**
+ * BlueMind's side of a host: its config dir, /etc/bm, data and logs, backups, the agent's state,
+ * the fake service (in maintenance from the package upgrade until /setup: `bm` options).
+ */
+async function blueMindSide(base: string, options: FakeBlueMindOptions) {
+  // The deployment's state (the version /setup ran for) lives in a file under `base`, so that a
+  // snapshot of the host's directories restores it with the packages.
+  const bm = await FakeBlueMind.start(PASSWORD, {
+    ...options,
+    deploymentFile: path.join(base, 'bm-deployment.json'),
+  });
   const configDir = path.join(base, 'etc/nginx');
-  mkdirSync(configDir, { recursive: true });
+  mkdirSync(path.join(configDir, 'sites-enabled'), { recursive: true });
   writeFileSync(path.join(configDir, 'bm-webmail.conf'), 'server_name mail.example.com;\n');
+  for (const d of ['etc/bm', 'bm-data', 'log']) mkdirSync(path.join(base, d), { recursive: true });
   const stateDir = path.join(base, 'state');
   mkdirSync(stateDir, { mode: 0o700 });
   const vars = {
@@ -35,6 +45,9 @@ async function blueMindSide(base: string, flag?: string) {
     setupUrl: bm.setupUrl,
     healthUrl: bm.healthUrl,
     configDir,
+    bmConfigDir: path.join(base, 'etc/bm'),
+    dataDir: path.join(base, 'bm-data'),
+    logDir: path.join(base, 'log'),
     backupDir: path.join(base, 'backups'),
   };
   const secretsFile = writeSecrets(tempDir('bm-secrets'), { setupPassword: PASSWORD });
@@ -78,7 +91,10 @@ export async function bluemindHost(): Promise<SweepHost> {
   await apt.install(BM_PACKAGES.map((p) => `${p}=${BM_FROM}`));
   await apt.publish('bm-core', BM_TO, bmCorePublishOptions(flag, 0));
   await apt.publish('bm-webmail', BM_TO);
-  const side = await blueMindSide(base, flag);
+  const side = await blueMindSide(base, {
+    maintenanceFlag: flag,
+    dpkgStatus: path.join(apt.root, 'var/lib/dpkg/status'),
+  });
   return {
     recipe: 'bluemind',
     from: BM_FROM,
@@ -108,13 +124,34 @@ export async function bluemindHost(): Promise<SweepHost> {
   };
 }
 
+/** `rpm` acting on an installroot's database (never the machine's ~/.rpmdb); its path. */
+function rpmWrapper(base: string, root: string): string {
+  const bin = path.join(base, 'rpm-bin');
+  mkdirSync(bin, { recursive: true });
+  const file = path.join(bin, 'rpm');
+  writeFileSync(
+    file,
+    `#!/bin/sh\nHOME='${bin}' exec /usr/bin/rpm --root '${root}' --dbpath /var/lib/rpm "$@"\n`,
+  );
+  chmodSync(file, 0o755);
+  return file;
+}
+
 export async function bluemindRedhatHost(): Promise<SweepHost> {
   const dnf = await createDnfHost();
   for (const p of BM_PACKAGES) await dnf.publish(p, BM_FROM);
   await dnf.install(BM_PACKAGES.map((p) => `${p}-${BM_FROM}`));
   for (const p of BM_PACKAGES) await dnf.publish(p, BM_TO);
   const base = tempDir('sweep-bluemind-redhat');
-  const side = await blueMindSide(base);
+  // The recipe's rpm -q (its per-host check) and the fake read the host's database.
+  const rpm = rpmWrapper(base, dnf.root);
+  const side = await blueMindSide(base, {
+    installedVersion: () => {
+      const out = spawnSync(rpm, ['-q', '--qf', '%{VERSION}', 'bm-core'], { encoding: 'utf8' });
+      return out.status === 0 ? out.stdout.trim() : undefined;
+    },
+    pollMs: 60_000,
+  });
   return {
     recipe: 'bluemind-redhat',
     from: BM_FROM,
@@ -124,7 +161,7 @@ export async function bluemindRedhatHost(): Promise<SweepHost> {
       stateDir: side.stateDir,
       roles: ['core'],
       vars: side.vars,
-      env: dnf.env,
+      env: { ...dnf.env, PATH: `${path.dirname(rpm)}:${dnf.env['PATH'] ?? ''}` },
       secretsFile: side.secretsFile,
     },
     dirs: [dnf.root, base],
