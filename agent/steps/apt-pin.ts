@@ -61,7 +61,7 @@ export function resolvePins(
   const notOffered: string[] = [];
   const downgrades: PinnedPackage[] = [];
   for (const pkg of installed) {
-    if (!matchesAny(pkg.name, pin.packages)) continue;
+    if (!matchesAny(pkg.name, pin.packages) || !isPresent(pkg)) continue;
     const version = pickDebVersionFor(offered.get(pkg.name) ?? [], pin.version);
     if (version === undefined) {
       notOffered.push(pkg.name);
@@ -115,6 +115,14 @@ export function parseDpkgQuery(stdout: string): InstalledPackage[] {
       arch,
       status: status.trim(),
     }));
+}
+
+/**
+ * Some version is on the host, configured or not (`ii`, `hi`, `iU`, `iF`, ...); a package removed
+ * but for its config files (`rc`) or never installed (`un`) is not.
+ */
+export function isPresent(p: InstalledPackage): boolean {
+  return /^.[iUFWtH]/.test(p.status);
 }
 
 /** Installed and configured (`ii`); `rc`, half-installed and unpacked states do not count. */

@@ -24,7 +24,7 @@ import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { AptStep } from '../../shared/recipe/types';
-import { dpkgOptions, optionValue, queryInstalled, runAptTool } from './apt-host';
+import { dpkgOptions, optionValue, queryInstalled, runAptTool } from './apt-io';
 import { isConfigured, pinsMissed, type InstalledPackage } from './apt-pin';
 import { appVersionOfDeb } from './deb-version';
 import { StepFailure, type StepSuccess } from './outcome';

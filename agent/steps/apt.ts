@@ -40,7 +40,7 @@ import {
   queryInstalled,
   runAptTool,
   writePinFile,
-} from './apt-host';
+} from './apt-io';
 import { pinPreferences, pinsMissed, resolvePins, unstagedPins, type PinnedPackage } from './apt-pin';
 import { keepPrevious, restorePrevious } from './apt-previous';
 import { archiveCacheDir, DISK_FULL_OUTPUT, diskFullAfterDownload, parseNeedToGet } from './apt-space';

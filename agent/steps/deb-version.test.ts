@@ -67,6 +67,7 @@ describe('apt pins', () => {
 
   it('resolves installed packages to the pinned version; not offered and downgrades apart', () => {
     const installed = [
+      pkg('bm-removed', '4.0.0', 'rc'),
       pkg('bm-core', '4.0.0-1'),
       pkg('bm-old', '4.0.0'),
       pkg('bm-new', '5.0.0'),

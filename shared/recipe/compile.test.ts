@@ -265,35 +265,44 @@ describe('compileRecipe', () => {
     ],
     [
       'an apt restorePrevious without fromStep',
-      variant((r) =>
-        r.phases.rollback.push({ id: 'back', type: 'apt', action: 'restorePrevious', source: 's' }),
-      ),
+      variant((r) => {
+        r.phases.rollback = [
+          ...r.phases.rollback,
+          { id: 'back', type: 'apt', action: 'restorePrevious', source: 's' },
+        ];
+      }),
       'phases.rollback[2]: restorePrevious needs fromStep (the downloadOnly step that kept the packages)',
     ],
     [
       'an apt restorePrevious from an apt step that downloads nothing',
-      variant((r) =>
-        r.phases.rollback.push({
-          id: 'back',
-          type: 'apt',
-          action: 'restorePrevious',
-          fromStep: 'list',
-          source: 's',
-        }),
-      ),
+      variant((r) => {
+        r.phases.rollback = [
+          ...r.phases.rollback,
+          {
+            id: 'back',
+            type: 'apt',
+            action: 'restorePrevious',
+            fromStep: 'list',
+            source: 's',
+          },
+        ];
+      }),
       'phases.rollback[2].fromStep: step "list" is not an apt downloadOnly step',
     ],
     [
       'an apt restorePrevious from a dnf step',
-      variant((r) =>
-        r.phases.rollback.push({
-          id: 'back',
-          type: 'apt',
-          action: 'restorePrevious',
-          fromStep: 'fetch',
-          source: 's',
-        }),
-      ),
+      variant((r) => {
+        r.phases.rollback = [
+          ...r.phases.rollback,
+          {
+            id: 'back',
+            type: 'apt',
+            action: 'restorePrevious',
+            fromStep: 'fetch',
+            source: 's',
+          },
+        ];
+      }),
       'phases.rollback[2].fromStep: step "fetch" is a dnf step, not an apt step',
     ],
     [
@@ -530,13 +539,10 @@ describe('compileRecipe', () => {
           pin: { packages: ['demo-*'], version: '{{target}}' },
           source: 's',
         };
-        r.phases.rollback.push({
-          id: 'back',
-          type: 'apt',
-          action: 'restorePrevious',
-          fromStep: 'fetch',
-          source: 's',
-        });
+        r.phases.rollback = [
+          ...r.phases.rollback,
+          { id: 'back', type: 'apt', action: 'restorePrevious', fromStep: 'fetch', source: 's' },
+        ];
       }),
       'demo.yaml',
     );

@@ -6,8 +6,9 @@
  * `rollback-failed`, the rollout waiting for an operator (`rollout watch` exits 3), and the
  * controller and agents idle: no CPU spent and no row written while nobody acts.
  *
- * BlueMind's rollback restores configuration only (recipes/bluemind.yaml): "old-healthy" here
- * means the configuration from before the upgrade, healthy, on the new packages.
+ * BlueMind's rollback reinstalls the packages kept when they were staged, then restores the
+ * configuration (recipes/bluemind.yaml): "old-healthy" here means the old packages and the
+ * configuration from before the upgrade, healthy.
  */
 import { readFileSync } from 'node:fs';
 import { ChaosFleet, sleep } from './controller-sweep/chaos-fleet';

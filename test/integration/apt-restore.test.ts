@@ -5,13 +5,14 @@
  * when run again, and finishes a run killed inside dpkg. Versions are read from dpkg's database.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { aptExecutor } from '../../agent/steps/apt';
 import type { AptStep } from '../../shared/recipe/types';
 import { createAptHost, type AptHost } from '../../scripts/fixtures/apt-host';
 import { hostState, MACHINE_APT_PATHS } from '../helpers/host-state';
+import { tempDir } from '../helpers/processes';
 import { assertTools } from '../helpers/require-tool';
 import { stepBase, stepContext, type TestStepContext } from '../helpers/step-context';
 
@@ -155,5 +156,44 @@ describe.each(['apt-get', 'aptitude'] as const)('apt restorePrevious with %s', (
     const second = await run(step('restorePrevious'));
     expect(second).toMatchObject({ ok: true, versions: ['1.0.0'] });
     expect(await installed()).toEqual(['1.0.0', '1.0.0']);
+  });
+});
+
+describe('apt downloadOnly when no source has the previous version', () => {
+  it('fails PREVIOUS_UNAVAILABLE and writes no manifest', async () => {
+    const host = await createAptHost();
+    // The apt tools, but no dpkg-repack: the last source is gone too.
+    const bin = tempDir('no-repack');
+    for (const tool of ['apt-get', 'apt-config', 'apt-cache', 'dpkg', 'dpkg-query', 'dpkg-deb'])
+      symlinkSync(`/usr/bin/${tool}`, path.join(bin, tool));
+    const ctx = stepContext({ env: { ...host.env, PATH: bin } });
+    try {
+      await host.publish('bm-core', '1.0.0');
+      await host.install(['bm-core=1.0.0']);
+      await host.publish('bm-core', '1.1.0');
+      await host.unpublish('bm-core', '1.0.0');
+      rmSync(path.join(host.root, 'var/cache/apt/archives/bm-core_1.0.0_all.deb'));
+      const step = (action: AptStep['action']): AptStep => ({
+        ...stepBase(STAGE_ID),
+        type: 'apt',
+        action,
+        packages: [],
+        frontend: 'apt-get',
+        ...(action === 'downloadOnly' ? { pin: { packages: ['bm-*'], version: '1.1.0' } } : {}),
+      });
+      expect(await aptExecutor.run(step('update'), ctx)).toMatchObject({ ok: true });
+
+      const staged = await aptExecutor.run(step('downloadOnly'), ctx);
+      expect(staged.error).toEqual({
+        code: 'PREVIOUS_UNAVAILABLE',
+        message:
+          'cannot keep bm-core 1.0.0 for the way back: not in the archive cache, not offered by the repository, and dpkg-repack could not rebuild it',
+      });
+      expect(existsSync(path.join(ctx.stateDir, 'previous-packages', STAGE_ID, 'manifest.json'))).toBe(false);
+      expect(await host.installedVersion('bm-core')).toBe('1.0.0');
+    } finally {
+      ctx.cleanup();
+      await host.cleanup();
+    }
   });
 });

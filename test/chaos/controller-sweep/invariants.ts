@@ -36,7 +36,8 @@ export async function healthOf(h: FleetHost): Promise<number | 'hang'> {
 
 /**
  * The scenario's end, host by host: state; apply ran once where the host was upgraded and never
- * elsewhere (dpkg and store agree); the restore once where the host was rolled back; the
+ * elsewhere (dpkg and store agree); the packages' and the configuration's restore once where the
+ * host was rolled back, which puts it back on its old version; the
  * service out of maintenance with every span closed; status shows maintenance only on a host
  * left broken by a failed rollback (it needs an operator); elsewhere the health page answers 200
  * on the version the host is on; /setup once when finalize ran, never otherwise; nothing left in flight.
@@ -61,6 +62,7 @@ export async function expectScenarioEnd(
     const want = scenario.hosts[h.index] ?? '?';
     const upgraded = !NEVER_UPGRADED.includes(want);
     const broken = scenario.leftBroken?.includes(h.index) === true;
+    const rolledBack = ROLLED_BACK.includes(want);
     const service = h.bluemind.state();
     const spans = service.maintenanceSpans.slice(before.spans.get(h.hostId) ?? 0);
     actual.push({
@@ -70,6 +72,7 @@ export async function expectScenarioEnd(
       applyRan: countOf(steps, 'apply-packages', h.hostId),
       installed: await h.apt.installedVersion('bm-core'),
       restoreRan: countOf(steps, 'restore-system', h.hostId),
+      packagesRestored: countOf(steps, 'restore-packages', h.hostId),
       inMaintenance: service.maintenance,
       spans: spans.map((s) => (s.off === null ? 'open' : 'closed')),
       statusShowsMaintenance: shown.find((s) => s.host_id === h.hostId)?.maintenance,
@@ -80,10 +83,14 @@ export async function expectScenarioEnd(
       state: want,
       unpacked: upgraded ? 1 : 0,
       applyRan: upgraded ? 1 : 0,
-      installed: upgraded ? version : before.installed.get(h.hostId),
-      restoreRan: ROLLED_BACK.includes(want) ? 1 : 0,
+      // The rollback reinstalls the packages kept at staging (restore-packages) before it restores
+      // the configuration, so a rolled-back host is on its old version again, even when the
+      // configuration's restore then fails; dpkg's downgrade is a second maintenance span.
+      installed: upgraded && !rolledBack ? version : before.installed.get(h.hostId),
+      restoreRan: rolledBack ? 1 : 0,
+      packagesRestored: rolledBack ? 1 : 0,
       inMaintenance: false,
-      spans: upgraded ? ['closed'] : [],
+      spans: upgraded ? (rolledBack ? ['closed', 'closed'] : ['closed']) : [],
       statusShowsMaintenance: broken ? 1 : 0,
       health: broken ? 500 : 200,
     });

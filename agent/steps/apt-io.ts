@@ -1,8 +1,8 @@
 /**
- * What the `apt` step reads from the host besides the front end's own output: dpkg's options and
- * database (dpkg-query), the versions the package lists offer (apt-cache madison), the archive
- * cache, and the pin preferences file it writes under the agent's state directory. Every command
- * runs with the context's environment, so an isolated root (APT_CONFIG) is honoured throughout.
+ * The `apt` step's I/O besides the front end's own runs: dpkg's options and database
+ * (dpkg-query), the versions the package lists offer (apt-cache madison), the archive cache, and
+ * the pin preferences file it writes under the agent's state directory. Every command runs with
+ * the context's environment, so an isolated root (APT_CONFIG) is honoured throughout.
  */
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
