@@ -209,6 +209,7 @@ describe('rollout › a bluemind release that fails on the canary ends it old an
     const rollback = await steps(id, core(), 'rollback');
     expect(rollback.map((s) => [s.stepId, s.ok])).toEqual([
       ['collect-logs', 1],
+      ['restore-packages', 1],
       ['restore-system', 1],
     ]);
     // bm-core's log as it was when the update failed, in the step's output and in a file.

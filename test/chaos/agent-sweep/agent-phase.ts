@@ -39,15 +39,18 @@ export function writeSecrets(dir: string, secrets: Readonly<Record<string, strin
   return file;
 }
 
+/** The vars a run is sent with: the final verify is sent `{{installed}}` = the target, as a controller does. */
+export function runVars(host: AgentHostSpec, run: PlannedRun): Readonly<Record<string, string>> {
+  const target = host.vars['target'];
+  return run.onTarget === true && target !== undefined ? { ...host.vars, installed: target } : host.vars;
+}
+
 export function runAgentPhase(host: AgentHostSpec, run: PlannedRun, failpoint?: string): Promise<AgentExit> {
   const args = ['phase', 'run', '--recipe', host.recipeFile, '--phase', run.phase];
   args.push('--state-dir', host.stateDir, '--run-id', run.runId);
   for (const id of run.readRuns) args.push('--read-run', id);
   for (const role of host.roles) args.push('--role', role);
-  const target = host.vars['target'];
-  const vars =
-    run.onTarget === true && target !== undefined ? { ...host.vars, installed: target } : host.vars;
-  for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}=${v}`);
+  for (const [k, v] of Object.entries(runVars(host, run))) args.push('--var', `${k}=${v}`);
   for (const key of host.releaseKeys ?? []) args.push('--release-key', key);
   if (host.secretsFile !== undefined) args.push('--secrets', host.secretsFile);
   const env: NodeJS.ProcessEnv = { ...process.env, ...host.env };

@@ -10,7 +10,8 @@ import { RESTART_EXIT_CODE } from '../../../agent/install/systemd-unit';
 import path from 'node:path';
 import { PHASE_JOURNAL_FILE, type JournalEntry } from '../../../agent/phase/journal';
 import { rollbackRun, rolloutPlan, type PlannedRun, type SweepCase } from './cases';
-import { runAgentPhase, type AgentExit } from './agent-phase';
+import { runAgentPhase, runVars, type AgentExit } from './agent-phase';
+import { appliesTo, stepsFor } from '../../../agent/phase/runner';
 import type { Recipe } from '../../../shared/recipe/types';
 import type { Snapshots } from './snapshot';
 import type { SweepHost } from './sweep-host';
@@ -48,6 +49,30 @@ export function startLabel(recipe: Recipe, phase: SweepCase['phase']): string {
   return String(i);
 }
 
+/**
+ * The first run of PHASE in the rollout whose step STEPID applies on this host (a `when` on roles,
+ * the installed version or `onTarget` may leave it out of a run: BlueMind's health check runs only
+ * in the final verify), and the snapshot taken just before it. A step that applies in no run is a
+ * sweep host that cannot exercise it: an error, never a silent pass.
+ */
+export function firstRunWith(
+  recipe: Recipe,
+  host: SweepHost,
+  phase: Exclude<SweepCase['phase'], 'rollback'>,
+  stepId: string,
+): { readonly run: PlannedRun; readonly label: string } {
+  const step = stepsFor(recipe, phase).find((s) => s.id === stepId);
+  if (step === undefined) throw new Error(`${recipe.name} has no ${phase} step ${stepId}`);
+  const plan = rolloutPlan(recipe, ROLLOUT_ID);
+  const i = plan.findIndex(
+    (r) => r.phase === phase && appliesTo(step, { roles: host.agent.roles, vars: runVars(host.agent, r) }),
+  );
+  const run = plan[i];
+  if (run === undefined)
+    throw new Error(`${recipe.name} ${phase} step ${stepId} applies in no run of this sweep host's rollout`);
+  return { run, label: String(i) };
+}
+
 /** Runs the whole rollout once, without faults, snapshotting before each run; throws on any failure. */
 export async function goldenRun(recipe: Recipe, host: SweepHost, snaps: Snapshots): Promise<void> {
   const plan = rolloutPlan(recipe, ROLLOUT_ID);
@@ -80,19 +105,27 @@ export async function runCase(
   snaps: Snapshots,
   c: SweepCase,
 ): Promise<CaseTrace> {
-  snaps.restore(startLabel(recipe, c.phase));
+  const chosen =
+    c.phase === 'rollback'
+      ? { run: rollbackRun(ROLLOUT_ID), label: startLabel(recipe, 'rollback') }
+      : firstRunWith(recipe, host, c.phase, c.stepId);
+  snaps.restore(chosen.label);
   host.reset();
   if (c.phase === 'rollback') await prepareRollback(recipe, host);
   const plan = rolloutPlan(recipe, ROLLOUT_ID);
-  const first = c.phase === 'rollback' ? rollbackRun(ROLLOUT_ID) : plan.find((r) => r.phase === c.phase);
-  if (first === undefined) throw new Error(`no run for ${c.phase}`);
+  const first = chosen.run;
   const armed = `${c.boundary}:${c.stepId}`;
   let crashed = await runAgentPhase(host.agent, first, armed);
   // A supervised agent that exits 75 is started again with the same environment: still armed.
   for (let n = 0; crashed.code === RESTART_EXIT_CODE && n < 3; n += 1)
     crashed = await runAgentPhase(host.agent, first, armed);
   const journalAtCrash = readJournal(host.agent.stateDir);
-  const rest = await liveOn(host, c.phase === 'rollback' ? [] : plan.slice(plan.indexOf(first)));
+  const rest = await liveOn(
+    host,
+    c.phase === 'rollback'
+      ? []
+      : plan.slice(plan.findIndex((r) => r.runId === first.runId && r.phase === first.phase)),
+  );
   return { crashed, journalAtCrash, ...rest };
 }
 
@@ -154,11 +187,9 @@ export async function runFaultCase(
   phase: 'download' | 'upgrade' | 'verify',
   stepId: string,
 ): Promise<FaultTrace> {
-  snaps.restore(startLabel(recipe, phase));
+  const { run: first, label } = firstRunWith(recipe, host, phase, stepId);
+  snaps.restore(label);
   host.reset();
-  const plan = rolloutPlan(recipe, ROLLOUT_ID);
-  const first = plan.find((r) => r.phase === phase);
-  if (first === undefined) throw new Error(`no run for ${phase}`);
   const exit = await runAgentPhase(host.agent, first, `fail:${stepId}`);
   if (exit.code !== 1)
     throw new Error(`${phase} with fail:${stepId} exited ${exit.code}: ${exit.stdout}${exit.stderr}`);

@@ -17,7 +17,8 @@ import { recipeFile } from './cases';
 import { writeSecrets } from './agent-phase';
 import { httpStatus, type AppState, type SweepHost } from './sweep-host';
 
-const BM_FROM = '4.0.5';
+// From 4.1: every update is prepared first (001 "New in 4.1"), so the sweep covers prepare-update.
+const BM_FROM = '4.1.0';
 const BM_TO = '4.1.2';
 const BM_PACKAGES = ['bm-core', 'bm-webmail'];
 const PASSWORD = 'setup-Pa55word';
