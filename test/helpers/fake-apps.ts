@@ -13,6 +13,7 @@ import path from 'node:path';
 import { PhaseJournal } from '../../agent/phase/journal';
 import { runPhase, type PhaseOutcome, type StepRecord } from '../../agent/phase/runner';
 import { execOnHost } from '../../agent/host/exec';
+import { assertTools } from '../../scripts/fixtures/tools';
 import { STEP_REGISTRY } from '../../agent/steps';
 import { silentLogger } from '../../shared/logger';
 import { compileRecipe } from '../../shared/recipe/compile';
@@ -276,6 +277,7 @@ esac
  * the web user, a database file and the fake MySQL tools that dump and load it.
  */
 export function createFakeOwncloud(dir: string, installed: string): FakeOwncloud {
+  assertTools('curl', 'bzip2', 'tar');
   const ocDir = path.join(dir, 'owncloud');
   const state = path.join(dir, 'state');
   const db = path.join(dir, 'db', 'owncloud.db');
