@@ -18,10 +18,9 @@ import { createGitAppRepo, type GitAppRepo } from '../fixtures/git-repo';
 import { HttpRepo } from '../../scripts/fixtures/http-repo';
 import { createAptHost, type AptHost } from '../../scripts/fixtures/apt-host';
 import { passboltHealthProblems } from '../helpers/app-fleets';
+import { cellsBinary as fakeCellsBinary, createFakeCells } from '../helpers/fake-cells';
 import {
   builtInRecipe,
-  cellsBinary as fakeCellsBinary,
-  createFakeCells,
   createFakeOwncloud,
   FakeHost,
   logLines,

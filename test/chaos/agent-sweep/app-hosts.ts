@@ -25,8 +25,6 @@ import { HttpRepo } from '../../../scripts/fixtures/http-repo';
 import { createGitAppRepo } from '../../fixtures/git-repo';
 import { createPassboltSite } from '../../helpers/app-fleets';
 import {
-  cellsBinary,
-  createFakeCells,
   createFakeOwncloud,
   logLines,
   owncloudStatus,
@@ -35,6 +33,7 @@ import {
   type FakeOwncloud,
 } from '../../helpers/fake-apps';
 import { createAptHost } from '../../../scripts/fixtures/apt-host';
+import { cellsBinary, createFakeCells } from '../../helpers/fake-cells';
 import { CONVOY_BIN, ROOT, tempDir } from '../../helpers/processes';
 import { recipeFile } from './cases';
 import { httpStatus, type SweepHost } from './sweep-host';
