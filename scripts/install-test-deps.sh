@@ -26,9 +26,10 @@ apt-get update
 # for `systemd-analyze verify` of the units in packaging/ (it is not started: PID 1 stays whatever
 # the machine has), strace to check that the controller's syscalls all pass its unit's
 # SystemCallFilter. The chaos suite partitions hosts with iptables DROP inside their namespaces and
-# skews an agent's clock by preloading libfaketime. apt, dpkg, mount, util-linux (unshare, prlimit)
-# and tar come with every Debian (essential or required). dpkg-repack rebuilds an installed package
-# from its files: the apt step's last source for the previous version it keeps (the way back).
+# skews an agent's clock by preloading libfaketime. dpkg-repack rebuilds an installed package from
+# its files: the apt step's last source for the previous version it keeps (the way back). The
+# ownCloud recipe downloads its release with curl and extracts a .tar.bz2 (bzip2). apt, dpkg, mount,
+# util-linux (unshare, prlimit) and tar come with every Debian (essential or required).
 apt-get install -y --no-install-recommends python3 make g++ procps \
   dpkg-dev dpkg-repack aptitude dnf rpm createrepo-c libcap2-bin git iproute2 \
-  openssh-server openssh-client systemd strace iptables libfaketime
+  openssh-server openssh-client systemd strace iptables libfaketime curl bzip2

@@ -159,7 +159,7 @@ function printSummary(outcome: PhaseOutcome): void {
   if (held !== undefined) {
     const backup = held.backupId === null ? 'no backup' : `backup ${held.backupId}`;
     process.stdout.write(
-      `PAST_POINT_OF_NO_RETURN: the upgrade completed ${held.stepId}; no automatic rollback (${backup})\nmanual recovery: ${held.manualRecovery}\n`,
+      `PAST_POINT_OF_NO_RETURN: the upgrade started ${held.stepId}; no automatic rollback (${backup})\nmanual recovery: ${held.manualRecovery}\n`,
     );
   }
   const ran = outcome.steps.filter((r) => r.status === 'ran').length;

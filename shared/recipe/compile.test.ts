@@ -169,6 +169,19 @@ describe('compileRecipe', () => {
 
   // Each malformed recipe is refused with a problem naming the exact path.
   it.each<[string, string, string]>([
+    [
+      'a point of no return without manualRecovery',
+      variant((r) => (r.phases.upgrade[1].pointOfNoReturn = true)),
+      'phases.upgrade[1].pointOfNoReturn: needs the recipe-level manualRecovery',
+    ],
+    [
+      'a point of no return outside upgrade and finalize',
+      variant((r) => {
+        r.manualRecovery = 'restore by hand';
+        r.phases.check[0].pointOfNoReturn = true;
+      }),
+      'phases.check[0].pointOfNoReturn: only a step of upgrade or finalize can be a point of no return',
+    ],
     ['an unknown top-level key', variant((r) => (r.colour = 'red')), 'colour: unknown field (known: name,'],
     [
       'an unknown step key',

@@ -18,10 +18,9 @@ import { createGitAppRepo, type GitAppRepo } from '../fixtures/git-repo';
 import { HttpRepo } from '../../scripts/fixtures/http-repo';
 import { createAptHost, type AptHost } from '../../scripts/fixtures/apt-host';
 import { passboltHealthProblems } from '../helpers/app-fleets';
+import { cellsBinary as fakeCellsBinary, createFakeCells } from '../helpers/fake-cells';
 import {
   builtInRecipe,
-  cellsBinary as fakeCellsBinary,
-  createFakeCells,
   createFakeOwncloud,
   FakeHost,
   logLines,
@@ -402,7 +401,10 @@ describe('cells recipe (signed single binary, data migrated on first start, poin
       dataDir: fake.dataDir,
       backupDir,
       releaseUrl: `${releases.url}/${channel}`,
-      ...(commands ? { stopCommand: fake.stopCommand, startCommand: fake.startCommand } : {}),
+      // Without `commands`, the host says how to stop cells but not how to start it.
+      ...(commands
+        ? { stopCommand: fake.stopCommand, startCommand: fake.startCommand }
+        : { stopCommand: fake.stopCommand }),
     };
     const installed = await probeInstalled(cells, vars);
     const host = fakeHost({ recipe: cells, target, installed, vars, releaseKeys: [releaseKey.publicKey] });
@@ -556,15 +558,16 @@ describe('cells recipe (signed single binary, data migrated on first start, poin
     expect(h.fake.state()).toEqual({ version: '1.6.3', data: '1.6.3', running: true, users: 'alice,bob' });
   });
 
-  it('without systemd and without stop/start commands, refuses the phase before its first step', async () => {
+  it('without systemd and without a start command, refuses the phase before its first step', async () => {
     const h = await cellsHost('stable', '1.6.3', false);
     expect((await h.host.run('download')).ok).toBe(true);
     const upgrade = await h.host.run('upgrade');
-    expect(stepSummary(upgrade)).toEqual([['stop-cells', 'ran', false, 'SERVICE_COMMAND_MISSING']]);
+    // start-cells is the step that cannot run; stop-cells, before it, never ran either.
+    expect(stepSummary(upgrade)).toEqual([['start-cells', 'ran', false, 'SERVICE_COMMAND_MISSING']]);
     expect(upgrade.steps[0]?.result?.error?.message).toContain(
-      'step stop-cells: systemd is not running on this host and the step gives no command to stop cells',
+      'step start-cells: systemd is not running on this host and the step gives no command to start cells',
     );
-    // Nothing ran: no backup, the old binary running.
+    // Nothing ran: no backup, the old binary still running.
     expect(existsSync(h.backupDir)).toBe(false);
     expect(h.fake.state()).toEqual({ version: '1.6.2', data: '1.6.2', running: true, users: 'alice,bob' });
     expect(logLines(h.fake.serviceLog)).toEqual([]);

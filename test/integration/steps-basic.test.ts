@@ -117,6 +117,48 @@ describe('exec step', () => {
   });
 });
 
+describe('exec step as a user, and expecting a version', () => {
+  it('runs the program with the uid, gid and HOME of the user it names', async () => {
+    const result = await execExecutor.run(
+      execStep(['sh', '-c', 'echo "$(id -u) $(id -g) $HOME $USER"'], { user: 'www-data' }),
+      stepContext(),
+    );
+    expect(result).toMatchObject({ ok: true });
+    expect(result.outputTail).toBe('33 33 /var/www www-data\n');
+  });
+
+  it('refuses a user the host does not have, before running anything', async () => {
+    const marker = path.join(tempDir('exec-user'), 'ran');
+    const result = await execExecutor.run(
+      execStep(['touch', marker], { user: 'convoy-no-such-user' }),
+      stepContext(),
+    );
+    expect(result.error).toEqual({
+      code: 'EXEC_USER_UNKNOWN',
+      message: 'user "convoy-no-such-user" does not exist on this host',
+    });
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('with expectVersion, fails a program that exits 0 without naming that exact version', async () => {
+    const says = (text: string, version: string) =>
+      execExecutor.run(execStep(['echo', text], { expectVersion: version }), stepContext());
+    expect(await says('Pydio Cells v1.6.3', '1.6.3')).toMatchObject({ ok: true, versions: ['1.6.3'] });
+    for (const [text, version] of [
+      ['Pydio Cells v1.6.30', '1.6.3'],
+      ['Pydio Cells v11.6.3', '1.6.3'],
+      ['Pydio Cells v1.6.3.1', '1.6.3'],
+      ['Pydio Cells v1x6x3', '1.6.3'],
+    ] as const) {
+      const result = await says(text, version);
+      expect({ text, error: result.error?.message }).toEqual({
+        text,
+        error: `echo does not report version ${version}: ${text}`,
+      });
+    }
+  });
+});
+
 describe('service step', () => {
   const noSystemd = createServiceExecutor({ systemdMarker: '/nonexistent/convoy-test' });
 
@@ -146,12 +188,25 @@ describe('service step', () => {
     expect(status).toMatchObject({ ok: false, exitCode: 1, error: { code: 'STEP_FAILED' } });
   });
 
-  it('without systemd and without a command fails and says so', async () => {
+  it('without systemd and without a command fails and says so, naming the step', async () => {
     const result = await noSystemd.run(serviceStep('restart', { start: ['true'] }), stepContext());
     expect(result.error).toEqual({
-      code: 'STEP_FAILED',
-      message: 'systemd is not running on this host and the step gives no command to restart app',
+      code: 'SERVICE_COMMAND_MISSING',
+      message:
+        'step svc-restart: systemd is not running on this host and the step gives no command to restart app (set commands.restart, or the recipe var it names)',
     });
+  });
+
+  it('preflight: no systemd and no command, or an empty one (a var left at its default), is refused before the phase', () => {
+    const missing = {
+      code: 'SERVICE_COMMAND_MISSING',
+      message: expect.stringContaining('step svc-stop:') as unknown,
+    };
+    expect(noSystemd.preflight?.(serviceStep('stop'))).toEqual(missing);
+    expect(noSystemd.preflight?.(serviceStep('stop', { stop: [''] }))).toEqual(missing);
+    expect(noSystemd.preflight?.(serviceStep('stop', { stop: ['/usr/sbin/stop-app'] }))).toBeUndefined();
+    const withSystemd = createServiceExecutor({ systemdMarker: tempDir('svc-marker') });
+    expect(withSystemd.preflight?.(serviceStep('stop', { stop: [''] }))).toBeUndefined();
   });
 
   it('with systemd goes through systemctl, ending options before the unit name', async () => {

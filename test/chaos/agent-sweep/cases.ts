@@ -5,7 +5,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { stepsFor } from '../../../agent/phase/runner';
+import { appliesTo, stepsFor } from '../../../agent/phase/runner';
 import { compileRecipe } from '../../../shared/recipe/compile';
 import type { PhaseName, Recipe } from '../../../shared/recipe/types';
 import { ROOT } from '../../helpers/processes';
@@ -39,8 +39,24 @@ export function compiledRecipe(name: string): Recipe {
   return compileRecipe(readFileSync(file, 'utf8'), file);
 }
 
+/**
+ * The roles of each recipe's sweep host (app-hosts.ts, package-hosts.ts; none when not listed). A
+ * step whose `when` leaves that host out never runs there, so it has no boundary to kill at:
+ * ownCloud's RPM system update (`role: redhat`) is the dnf step type the kcm and bluemind-redhat
+ * hosts sweep.
+ */
+export const SWEEP_HOST_ROLES: Readonly<Record<string, readonly string[]>> = {
+  bluemind: ['core'],
+  'bluemind-redhat': ['core'],
+};
+
 export function sweptSteps(recipe: Recipe): { phase: SweptPhase; stepId: string }[] {
-  return SWEPT_PHASES.flatMap((phase) => stepsFor(recipe, phase).map((s) => ({ phase, stepId: s.id })));
+  const roles = SWEEP_HOST_ROLES[recipe.name] ?? [];
+  return SWEPT_PHASES.flatMap((phase) =>
+    stepsFor(recipe, phase)
+      .filter((s) => appliesTo(s, roles))
+      .map((s) => ({ phase, stepId: s.id })),
+  );
 }
 
 export function sweepCases(name: string): SweepCase[] {
