@@ -13,8 +13,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { appliesTo } from '../../agent/phase/runner';
-import { compiledRecipe } from './agent-sweep/cases';
+import { compiledRecipe, runsWithRoles } from './agent-sweep/cases';
 import { goldenRun, runFaultCase, stepBeforePoint, type FaultTrace } from './agent-sweep/driver';
 import { cellsHost, owncloudHost, passboltHost } from './agent-sweep/app-hosts';
 import { Snapshots } from './agent-sweep/snapshot';
@@ -39,7 +38,7 @@ interface FaultCase {
 function faultCases(recipe: string): FaultCase[] {
   const compiled = compiledRecipe(recipe);
   return FAULT_PHASES.flatMap((phase) =>
-    compiled.phases[phase].filter((s) => appliesTo(s, [])).map((s) => ({ recipe, phase, stepId: s.id })),
+    compiled.phases[phase].filter((s) => runsWithRoles(s, [])).map((s) => ({ recipe, phase, stepId: s.id })),
   );
 }
 
@@ -104,7 +103,7 @@ describe('coverage', () => {
   it('has a fault case for every step a host runs in download, upgrade and verify', () => {
     for (const recipe of Object.keys(HOSTS)) {
       const compiled = compiledRecipe(recipe);
-      const steps = FAULT_PHASES.flatMap((p) => compiled.phases[p].filter((s) => appliesTo(s, [])));
+      const steps = FAULT_PHASES.flatMap((p) => compiled.phases[p].filter((s) => runsWithRoles(s, [])));
       expect(faultCases(recipe).map((c) => c.stepId)).toEqual(steps.map((s) => s.id));
     }
   });

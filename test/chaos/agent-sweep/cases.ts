@@ -5,9 +5,10 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { appliesTo, stepsFor } from '../../../agent/phase/runner';
+import { stepsFor } from '../../../agent/phase/runner';
+import { conditionHolds } from '../../../shared/recipe/step-condition';
 import { compileRecipe } from '../../../shared/recipe/compile';
-import type { PhaseName, Recipe } from '../../../shared/recipe/types';
+import type { PhaseName, Recipe, Step } from '../../../shared/recipe/types';
 import { ROOT } from '../../helpers/processes';
 
 /** The phases a rollout sends to a host (check belongs to planning and changes nothing). */
@@ -50,11 +51,25 @@ export const SWEEP_HOST_ROLES: Readonly<Record<string, readonly string[]>> = {
   'bluemind-redhat': ['core'],
 };
 
+/**
+ * Whether a step runs on a host with these roles, its version conditions aside: those decide in
+ * which run of the rollout it applies (driver.ts firstRunWith), not whether it is swept.
+ */
+export function runsWithRoles(step: Step, roles: readonly string[]): boolean {
+  return conditionHolds(
+    {
+      ...(step.when?.role ? { role: step.when.role } : {}),
+      ...(step.when?.notRole ? { notRole: step.when.notRole } : {}),
+    },
+    { roles },
+  );
+}
+
 export function sweptSteps(recipe: Recipe): { phase: SweptPhase; stepId: string }[] {
   const roles = SWEEP_HOST_ROLES[recipe.name] ?? [];
   return SWEPT_PHASES.flatMap((phase) =>
     stepsFor(recipe, phase)
-      .filter((s) => appliesTo(s, roles))
+      .filter((s) => runsWithRoles(s, roles))
       .map((s) => ({ phase, stepId: s.id })),
   );
 }

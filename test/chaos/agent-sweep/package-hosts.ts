@@ -10,6 +10,7 @@ import path from 'node:path';
 import { createAptHost } from '../../../scripts/fixtures/apt-host';
 import { bmCorePublishOptions } from '../../../scripts/fixtures/bluemind-packages';
 import { FakeBlueMind, type FakeBlueMindOptions } from '../../../scripts/fixtures/fake-bluemind';
+import { FAKE_BM_CLI_JS } from '../../../scripts/fixtures/fake-bluemind-process';
 import { createDnfHost } from '../../fixtures/dnf-host';
 import { createKcmHost } from '../../helpers/app-fleets';
 import { tempDir } from '../../helpers/processes';
@@ -52,7 +53,25 @@ async function blueMindSide(base: string, options: FakeBlueMindOptions) {
     backupDir: path.join(base, 'backups'),
   };
   const secretsFile = writeSecrets(tempDir('bm-secrets'), { setupPassword: PASSWORD });
-  return { bm, stateDir, vars, secretsFile };
+  const binDir = bmCliWrapper(base, options.dpkgStatus);
+  return { bm, stateDir, vars, secretsFile, binDir };
+}
+
+/**
+ * The recipes' prepare-update runs `bm-cli`: the fake one (fake-bm-cli.ts) on the agent's PATH,
+ * acting on this host's deployment state (snapshotted with the host). Returns its directory.
+ */
+function bmCliWrapper(base: string, dpkgStatus: string | undefined): string {
+  const bin = path.join(base, 'bm-bin');
+  mkdirSync(bin, { recursive: true });
+  const file = path.join(bin, 'bm-cli');
+  const args = [FAKE_BM_CLI_JS, '--deployment', path.join(base, 'bm-deployment.json')];
+  if (dpkgStatus !== undefined) args.push('--dpkg-status', dpkgStatus);
+  args.push('--log-dir', path.join(base, 'log'));
+  const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+  writeFileSync(file, `#!/bin/sh\nexec ${[process.execPath, ...args].map(quote).join(' ')} "$@"\n`);
+  chmodSync(file, 0o755);
+  return bin;
 }
 
 function blueMindState(
@@ -105,7 +124,11 @@ export async function bluemindHost(): Promise<SweepHost> {
       stateDir: side.stateDir,
       roles: ['core'],
       vars: side.vars,
-      env: { ...apt.env, DPKG_ADMINDIR: path.join(apt.root, 'var/lib/dpkg') },
+      env: {
+        ...apt.env,
+        DPKG_ADMINDIR: path.join(apt.root, 'var/lib/dpkg'),
+        PATH: `${side.binDir}:${apt.env['PATH'] ?? process.env['PATH'] ?? ''}`,
+      },
       secretsFile: side.secretsFile,
     },
     dirs: [apt.root, base],
@@ -162,7 +185,7 @@ export async function bluemindRedhatHost(): Promise<SweepHost> {
       stateDir: side.stateDir,
       roles: ['core'],
       vars: side.vars,
-      env: { ...dnf.env, PATH: `${path.dirname(rpm)}:${dnf.env['PATH'] ?? ''}` },
+      env: { ...dnf.env, PATH: `${path.dirname(rpm)}:${side.binDir}:${dnf.env['PATH'] ?? ''}` },
       secretsFile: side.secretsFile,
     },
     dirs: [dnf.root, base],
