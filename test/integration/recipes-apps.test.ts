@@ -616,9 +616,14 @@ describe('owncloud recipe (system update, checkpoint of code, config and databas
       healthUrl: `${status.server.origin}/status.php`,
     };
     const installed = await probeInstalled(owncloud, vars);
-    const host = fakeHost({ recipe: owncloud, target, installed, vars, env: apt.env });
+    // The host's reboot-required flag (absent: the system update asks for no reboot) and boot id.
+    const rebootFlag = path.join(dir, 'reboot-required');
+    const bootIdFile = path.join(dir, 'boot_id');
+    writeFileSync(bootIdFile, 'boot-1\n');
+    const env = { ...apt.env, CONVOY_REBOOT_REQUIRED_FILE: rebootFlag, CONVOY_BOOT_ID_FILE: bootIdFile };
+    const host = fakeHost({ recipe: owncloud, target, installed, vars, env });
     const calls = (): string[] => logLines(oc.log).filter((l) => !l.startsWith('status'));
-    return { host, oc, vars, installed, calls, dir };
+    return { host, oc, vars, installed, calls, dir, rebootFlag, bootIdFile, env };
   }
 
   const OLD = {
@@ -683,6 +688,7 @@ describe('owncloud recipe (system update, checkpoint of code, config and databas
     expect(stepSummary(upgrade)).toEqual([
       ok('system-update'),
       ['system-update-rpm', 'skipped'],
+      ok('reboot-if-needed'),
       ...UPGRADE.slice(1).map(ok),
     ]);
     expect(await apt.installedVersion('libfoo')).toBe('1.0.1');
@@ -721,10 +727,11 @@ describe('owncloud recipe (system update, checkpoint of code, config and databas
     expect(stepSummary(upgrade)).toEqual([
       ok('system-update'),
       ['system-update-rpm', 'skipped'],
+      ok('reboot-if-needed'),
       ...['maintenance-on', 'checkpoint', 'install-code'].map(ok),
       ['upgrade-core', 'ran', false, 'STEP_FAILED'],
     ]);
-    expect(upgrade.steps[5]?.result?.outputTail).toContain('Database error');
+    expect(upgrade.steps[6]?.result?.outputTail).toContain('Database error');
     // Half-way: new code, the database and config.php migrated, in maintenance.
     expect(h.oc.state()).toEqual({ ...NEW, maintenance: true });
 

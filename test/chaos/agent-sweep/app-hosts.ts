@@ -245,7 +245,7 @@ export async function owncloudHost(): Promise<SweepHost> {
         ...owncloudVars(oc, releases.url, base),
         healthUrl: statusUrl,
       },
-      env: apt.env,
+      env: { ...apt.env, ...rebootFacts(base) },
     },
     dirs: [base, apt.root],
     reset: () => undefined,
@@ -284,6 +284,20 @@ export async function owncloudHost(): Promise<SweepHost> {
       rmSync(base, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The host's boot id and reboot-required flag as files of the test (agent/host/reboot-facts.ts):
+ * the flag absent, so the system update asks for no reboot unless a test writes it; never the
+ * machine's own /var/run/reboot-required.
+ */
+export function rebootFacts(base: string): {
+  readonly CONVOY_BOOT_ID_FILE: string;
+  readonly CONVOY_REBOOT_REQUIRED_FILE: string;
+} {
+  const bootIdFile = path.join(base, 'boot_id');
+  writeFileSync(bootIdFile, 'boot-1\n');
+  return { CONVOY_BOOT_ID_FILE: bootIdFile, CONVOY_REBOOT_REQUIRED_FILE: path.join(base, 'reboot-required') };
 }
 
 /** The ownCloud recipe's vars for a fake instance (all but healthUrl). */
