@@ -11,6 +11,7 @@ import { createAptHost } from '../../../scripts/fixtures/apt-host';
 import { bmCorePublishOptions } from '../../../scripts/fixtures/bluemind-packages';
 import { FakeBlueMind, type FakeBlueMindOptions } from '../../../scripts/fixtures/fake-bluemind';
 import { FAKE_BM_CLI_JS } from '../../../scripts/fixtures/fake-bluemind-process';
+import { readDeployment } from '../../../scripts/fixtures/fake-bluemind-update';
 import { createDnfHost } from '../../fixtures/dnf-host';
 import { createKcmHost } from '../../helpers/app-fleets';
 import { tempDir } from '../../helpers/processes';
@@ -54,7 +55,7 @@ async function blueMindSide(base: string, options: FakeBlueMindOptions) {
   };
   const secretsFile = writeSecrets(tempDir('bm-secrets'), { setupPassword: PASSWORD });
   const binDir = bmCliWrapper(base, options.dpkgStatus);
-  return { bm, stateDir, vars, secretsFile, binDir };
+  return { bm, stateDir, vars, secretsFile, binDir, deploymentFile: path.join(base, 'bm-deployment.json') };
 }
 
 /**
@@ -76,15 +77,19 @@ function bmCliWrapper(base: string, dpkgStatus: string | undefined): string {
 
 function blueMindState(
   bm: FakeBlueMind,
+  deploymentFile: string,
   versions: readonly (string | undefined)[],
   health: number,
 ): AppState {
   const problems: string[] = [];
   if (new Set(versions).size !== 1) problems.push(`packages disagree: ${versions.join(', ')}`);
   const version = versions[0] ?? 'none';
-  // 001: the update is finalized through /setup, once: new packages without it are half-updated.
-  if (version === BM_TO && bm.authorizedSetups !== 1)
-    problems.push(`on ${BM_TO} with /setup played ${bm.authorizedSetups} times`);
+  // 001: the update is finalized through /setup: new packages without it are half-updated. Read
+  // from the deployment state on disk (snapshotted with the host), not this process's counter: a
+  // case that starts after finalize restored a /setup that ran in the golden run.
+  const setUp = readDeployment(deploymentFile).setupVersion;
+  if (version === BM_TO && setUp !== BM_TO)
+    problems.push(`on ${BM_TO} with /setup run for ${setUp ?? 'none'}`);
   return {
     version,
     healthy: health === 200,
@@ -136,6 +141,7 @@ export async function bluemindHost(): Promise<SweepHost> {
     observe: async () =>
       blueMindState(
         side.bm,
+        side.deploymentFile,
         await Promise.all(BM_PACKAGES.map((p) => apt.installedVersion(p))),
         await httpStatus(side.bm.healthUrl),
       ),
@@ -193,6 +199,7 @@ export async function bluemindRedhatHost(): Promise<SweepHost> {
     observe: async () =>
       blueMindState(
         side.bm,
+        side.deploymentFile,
         await Promise.all(BM_PACKAGES.map((p) => dnf.installedVersion(p))),
         await httpStatus(side.bm.healthUrl),
       ),
