@@ -99,7 +99,7 @@ describe('convoy-agent phase run after kill -9', () => {
     ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(
-      'would run backup-config (backup): {"timeoutMs":1800000,"retries":0,"paths":["/srv/etc"]',
+      'would run backup-system (backup): {"timeoutMs":1800000,"retries":0,"paths":["/srv/etc",',
     );
     expect(r.stdout).toContain('would run apply-packages (apt)');
   });

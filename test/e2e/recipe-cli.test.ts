@@ -76,11 +76,13 @@ describe('convoy recipe validate', () => {
       `${bad}: phases.upgrade[1].id: duplicate id "a" (first at phases.upgrade[0].id)`,
       `${missing}: cannot read (ENOENT)`,
     ]);
+    expect(r.stderr).toBe('convoy: RECIPE_INVALID: 2 of 3 recipe files invalid (listed above)\n');
   });
 
   it('prints JSON with --json', () => {
     const r = run(CONVOY_BIN, ['recipe', 'validate', '--json', good, bad]);
     expect(r.code).toBe(1);
+    expect(r.stderr).toBe('convoy: RECIPE_INVALID: 1 of 2 recipe files invalid (in the JSON)\n');
     const out = JSON.parse(r.stdout) as {
       files: { file: string; ok: boolean; problems?: { path: string }[] }[];
     };

@@ -421,7 +421,8 @@ describe('rollout durability', () => {
       // The apt step's contract says `interrupted: resume`: running it again finishes dpkg's
       // interrupted configure (`dpkg --configure -a`) instead of unpacking the package again.
       expect(await resentEvents(id, canary)).toEqual([
-        { rolloutId: id, hostId: canary.hostId, phase: 'upgrade', journal: 'interrupted' },
+        // The first re-send of this phase: the loop guard counts it (3 allowed).
+        { rolloutId: id, hostId: canary.hostId, phase: 'upgrade', journal: 'interrupted', resends: 1 },
       ]);
       const resumed = await queryStore<{ resumed_json: string }>(
         fleet.stateDir,

@@ -37,5 +37,13 @@ function validateFiles(files: readonly string[], json: boolean): void {
     );
     process.stdout.write(lines.join('\n') + '\n');
   }
-  if (outcomes.some((o) => !o.ok)) process.exitCode = EXIT_FAILURE;
+  const invalid = outcomes.filter((o) => !o.ok).length;
+  if (invalid === 0) return;
+  // The list above is the command's output; the failure itself is said once on stderr, as every
+  // command that exits non-zero does (a script reading stderr sees why, not an empty line).
+  const where = json ? 'in the JSON' : 'listed above';
+  process.stderr.write(
+    `convoy: RECIPE_INVALID: ${invalid} of ${outcomes.length} recipe file${outcomes.length === 1 ? '' : 's'} invalid (${where})\n`,
+  );
+  process.exitCode = EXIT_FAILURE;
 }

@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FleetHost } from '../../../scripts/fixtures/bluemind-fleet';
+import { readDeployment, writeDeployment } from '../../../scripts/fixtures/fake-bluemind-update';
 import { countOf, ranSteps } from '../../helpers/step-counts';
 import type { ChaosFleet } from './chaos-fleet';
 import type { ScenarioRun } from './drive';
@@ -65,6 +66,9 @@ export async function expectScenarioEnd(
     const rolledBack = ROLLED_BACK.includes(want);
     const service = h.bluemind.state();
     const spans = service.maintenanceSpans.slice(before.spans.get(h.hostId) ?? 0);
+    const spanList = spans.map((s) => (s.off === null ? 'open' : 'closed'));
+    // Past /setup (the gap the scenario names): only whether the last span is still open counts.
+    const pastSetup = scenario.pastSetupGap === true && upgraded;
     actual.push({
       host: h.name,
       state: states.get(h.hostId),
@@ -74,7 +78,7 @@ export async function expectScenarioEnd(
       restoreRan: countOf(steps, 'restore-system', h.hostId),
       packagesRestored: countOf(steps, 'restore-packages', h.hostId),
       inMaintenance: service.maintenance,
-      spans: spans.map((s) => (s.off === null ? 'open' : 'closed')),
+      spans: pastSetup ? spanList.slice(-1) : spanList,
       statusShowsMaintenance: shown.find((s) => s.host_id === h.hostId)?.maintenance,
       health: await healthOf(h),
     });
@@ -85,14 +89,15 @@ export async function expectScenarioEnd(
       applyRan: upgraded ? 1 : 0,
       // The rollback reinstalls the packages kept at staging (restore-packages) before it restores
       // the configuration, so a rolled-back host is on its old version again, even when the
-      // configuration's restore then fails; dpkg's downgrade is a second maintenance span.
+      // configuration's restore then fails. Maintenance lasts from the upgrade until /setup, or
+      // until the old packages are back: one span either way.
       installed: upgraded && !rolledBack ? version : before.installed.get(h.hostId),
       restoreRan: rolledBack ? 1 : 0,
       packagesRestored: rolledBack ? 1 : 0,
-      inMaintenance: false,
-      spans: upgraded ? (rolledBack ? ['closed', 'closed'] : ['closed']) : [],
+      inMaintenance: pastSetup,
+      spans: pastSetup ? ['open'] : upgraded ? ['closed'] : [],
       statusShowsMaintenance: broken ? 1 : 0,
-      health: broken ? 500 : 200,
+      health: broken ? 500 : pastSetup ? 503 : 200,
     });
   }
   if (JSON.stringify(actual) !== JSON.stringify(expected))
@@ -117,4 +122,21 @@ export async function expectScenarioEnd(
       id,
     ]),
   ).toEqual([]);
+  if (scenario.pastSetupGap === true) await recoverByHand(chaos);
+}
+
+/**
+ * The operator's manual recovery after a rollback past /setup (docs/recipes.md, BlueMind): the
+ * deployment put back to the version the hosts run again, so that BlueMind leaves maintenance and
+ * the next scenario starts from a healthy fleet.
+ */
+async function recoverByHand(chaos: ChaosFleet): Promise<void> {
+  const file = chaos.fleet.hosts[0]?.files.deploymentFile;
+  if (file === undefined) throw new Error('the chaos fleet has no hosts');
+  const deployment = readDeployment(file);
+  const installed = chaos.hosts.map((h) => h.bluemind.state().update.installed);
+  writeDeployment(file, { ...deployment, setupVersion: installed[0] ?? null, prepared: null });
+  // Each fake reads the deployment state again at its next request: out of maintenance now.
+  for (const h of chaos.hosts)
+    expect({ host: h.name, health: await healthOf(h) }).toEqual({ host: h.name, health: 200 });
 }

@@ -28,6 +28,14 @@ export interface Scenario {
    * answers 500 and status keeps them in maintenance (they need an operator). Default none.
    */
   readonly leftBroken?: readonly number[];
+  /**
+   * The rollback comes after /setup migrated the deployment: BlueMind gives no way back there
+   * (seed 001), and its old packages stay in maintenance with the update pending. A gap of issue
+   * 13 named here so it cannot hide: /setup is not yet declared a point of no return, so the
+   * controller sends these rollbacks instead of holding the hosts for an operator with the backup
+   * named. The sweep then does the operator's manual recovery (the deployment state put back).
+   */
+  readonly pastSetupGap?: true;
 }
 
 /** No failure tolerated: the first failed host halts the rollout. */
@@ -74,6 +82,7 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = {
     final: 'rolled-back',
     hosts: ['rolled-back', 'rolled-back', 'rolled-back'],
     setup: true,
+    pastSetupGap: true,
   },
   // As above, and the second host's backup was damaged by its upgrade: its restore fails, the
   // rollback ends failed with that host needing an operator.
@@ -88,5 +97,6 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = {
     final: 'failed',
     hosts: ['rolled-back', 'rollback-failed', 'rolled-back'],
     setup: true,
+    pastSetupGap: true,
   },
 };
